@@ -1,0 +1,4 @@
+#ifndef VIGIL_CNGHTTP2_SHIM_H
+#define VIGIL_CNGHTTP2_SHIM_H
+#include <nghttp2/nghttp2.h>
+#endif

@@ -1,0 +1,1 @@
+// Kafka target: see DESIGN.md.

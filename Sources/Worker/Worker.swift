@@ -1,0 +1,1 @@
+// Worker target: see DESIGN.md.

@@ -30,7 +30,10 @@ let package = Package(
         ),
 
         // Pure detection core: no I/O, no clocks, no actors.
-        .target(name: "Detection"),
+        .target(
+            name: "Detection",
+            dependencies: [.product(name: "Collections", package: "swift-collections")]
+        ),
 
         // Wire messages and HTTP/2 RPC over libnghttp2 + SwiftNIO.
         .target(
@@ -51,6 +54,8 @@ let package = Package(
             dependencies: [
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
 

@@ -18,6 +18,7 @@ public enum RPCPath {
     public static let report = "/rpc/report"
     public static let checkpoint = "/rpc/checkpoint"
     public static let release = "/rpc/release"
+    public static let fetchCheckpoint = "/rpc/checkpoint/fetch"
     public static let status = "/v1/status"
     public static let anomalies = "/v1/anomalies"
 }
@@ -214,6 +215,92 @@ public struct ReportResponse: Codable, Sendable {
         self.inserted = inserted
         self.reason = reason
     }
+}
+
+/// A partition's state at a batch boundary: everything before `nextOffset` is applied to `state`
+/// (an opaque `PartitionProcessor` snapshot). Stored with the epoch it was taken under, in one
+/// transaction; a checkpoint from a stale epoch is rejected.
+public struct CheckpointRequest: Codable, Sendable {
+    public var workerID: String
+    public var partition: Int32
+    public var epoch: Int64
+    public var nextOffset: Int64
+    public var state: Data
+    /// Event-time watermark at the checkpoint.
+    public var watermarkMs: Int64
+    /// How long the snapshot took to take and encode, for the operator.
+    public var durationMs: Double
+
+    public init(workerID: String, partition: Int32, epoch: Int64, nextOffset: Int64, state: Data, watermarkMs: Int64, durationMs: Double) {
+        self.workerID = workerID
+        self.partition = partition
+        self.epoch = epoch
+        self.nextOffset = nextOffset
+        self.state = state
+        self.watermarkMs = watermarkMs
+        self.durationMs = durationMs
+    }
+}
+
+public struct CheckpointResponse: Codable, Sendable {
+    public var accepted: Bool
+    /// Sequence number of the stored checkpoint (per partition, increasing).
+    public var checkpointID: Int64
+    public var reason: String?
+
+    public init(accepted: Bool, checkpointID: Int64, reason: String? = nil) {
+        self.accepted = accepted
+        self.checkpointID = checkpointID
+        self.reason = reason
+    }
+}
+
+/// Asked by a task that was just given a partition: where to start.
+public struct FetchCheckpointRequest: Codable, Sendable {
+    public var workerID: String
+    public var partition: Int32
+    public var epoch: Int64
+
+    public init(workerID: String, partition: Int32, epoch: Int64) {
+        self.workerID = workerID
+        self.partition = partition
+        self.epoch = epoch
+    }
+}
+
+public struct FetchCheckpointResponse: Codable, Sendable {
+    /// False when the epoch is not current (the partition moved again): do not start.
+    public var accepted: Bool
+    /// Nil when the partition has never been checkpointed: start at the configured start offset.
+    public var checkpointID: Int64?
+    public var nextOffset: Int64?
+    public var state: Data?
+
+    public init(accepted: Bool, checkpointID: Int64? = nil, nextOffset: Int64? = nil, state: Data? = nil) {
+        self.accepted = accepted
+        self.checkpointID = checkpointID
+        self.nextOffset = nextOffset
+        self.state = state
+    }
+}
+
+/// Sent by an owner after it stopped a task it was told to give up (handoff): its final checkpoint
+/// is stored, so the coordinator may now hand the partition to its next owner.
+public struct ReleaseRequest: Codable, Sendable {
+    public var workerID: String
+    public var partition: Int32
+    public var epoch: Int64
+
+    public init(workerID: String, partition: Int32, epoch: Int64) {
+        self.workerID = workerID
+        self.partition = partition
+        self.epoch = epoch
+    }
+}
+
+public struct ReleaseResponse: Codable, Sendable {
+    public var accepted: Bool
+    public init(accepted: Bool) { self.accepted = accepted }
 }
 
 // MARK: - Operator API

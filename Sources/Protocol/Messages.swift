@@ -385,3 +385,37 @@ public struct ClusterStatus: Codable, Sendable {
         self.problems = problems
     }
 }
+
+/// An anomaly as the coordinator stores and serves it (`GET /v1/anomalies`): the detected
+/// `Anomaly` plus what happened to it afterwards.
+public struct StoredAnomaly: Codable, Sendable, Equatable {
+    public var anomaly: Anomaly
+    /// Wall-clock time the coordinator first stored it.
+    public var storedAtMs: Int64
+    public var acknowledged: Bool
+    public var acknowledgedAtMs: Int64?
+    public var acknowledgedBy: String?
+
+    public init(anomaly: Anomaly, storedAtMs: Int64, acknowledged: Bool = false, acknowledgedAtMs: Int64? = nil, acknowledgedBy: String? = nil) {
+        self.anomaly = anomaly
+        self.storedAtMs = storedAtMs
+        self.acknowledged = acknowledged
+        self.acknowledgedAtMs = acknowledgedAtMs
+        self.acknowledgedBy = acknowledgedBy
+    }
+}
+
+/// Response of `POST /v1/anomalies/{id}/ack`.
+public struct AckResponse: Codable, Sendable {
+    public var id: String
+    public var acknowledged: Bool
+    public var acknowledgedAtMs: Int64?
+    public var acknowledgedBy: String?
+
+    public init(id: String, acknowledged: Bool, acknowledgedAtMs: Int64?, acknowledgedBy: String?) {
+        self.id = id
+        self.acknowledged = acknowledged
+        self.acknowledgedAtMs = acknowledgedAtMs
+        self.acknowledgedBy = acknowledgedBy
+    }
+}

@@ -1,1 +1,0 @@
-// Kafka target: see DESIGN.md.

@@ -1,0 +1,204 @@
+import Detection
+import Foundation
+import Kafka
+import Logging
+import Protocol
+import Synchronization
+
+/// The worker's data path: one thread that pulls batches from librdkafka and feeds each record
+/// to its partition's task, with no actor hop, lock or allocation per record.
+///
+/// Everything else talks to it through commands (start/stop a partition) that it applies between
+/// batches, and reads what it publishes (progress) under a lock. It stops pulling while the
+/// outbox is full (backpressure), so memory stays bounded when the coordinator is slow or away.
+final class ConsumeLoop: Sendable {
+    enum Command: Sendable {
+        /// Start processing a partition from `startOffset` (nil: from the end of the log).
+        case start(partition: Int32, epoch: Int64, processor: PartitionProcessor, startOffset: Int64?)
+        /// Stop a partition. With `handoff`, first take a final checkpoint and queue a release,
+        /// so the next owner resumes exactly where this one stopped.
+        case stop(partition: Int32, epoch: Int64, handoff: Bool)
+        /// Stop everything without writing (the lease is lost: another owner may exist).
+        case stopAll
+    }
+
+    private struct Shared {
+        var commands: [Command] = []
+        var progress: [PartitionProgress] = []
+        var running = true
+        var finished = false
+    }
+
+    private let consumer: KafkaConsumer
+    private let topic: String
+    private let workerID: String
+    private let outbox: Outbox
+    private let checkpointInterval: Duration
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+    private let wakeup = NSCondition()
+
+    init(consumer: KafkaConsumer, topic: String, workerID: String, outbox: Outbox, checkpointInterval: Duration, logger: Logger) {
+        self.consumer = consumer
+        self.topic = topic
+        self.workerID = workerID
+        self.outbox = outbox
+        self.checkpointInterval = checkpointInterval
+        self.logger = logger
+    }
+
+    func send(_ command: Command) {
+        shared.withLock { $0.commands.append(command) }
+        wake()
+    }
+
+    private func wake() {
+        wakeup.lock()
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    /// Progress of every running partition, as of the last batch.
+    var progress: [PartitionProgress] { shared.withLock { $0.progress } }
+
+    /// Partitions running now, with their epochs.
+    var running: [Assignment] { shared.withLock { $0.progress.map { Assignment(partition: $0.partition, epoch: $0.epoch) } } }
+
+    func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "vigil-consume"
+        thread.start()
+    }
+
+    /// Asks the thread to finish its batch and stop; returns once it has.
+    func stop() async {
+        shared.withLock { $0.running = false }
+        wake()
+        while !shared.withLock({ $0.finished }) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    // MARK: - The thread
+
+    private func loop() {
+        var tasks: [Int32: PartitionTask] = [:]
+        var rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)] = [:]
+        var lastPublish = ContinuousClock.now
+        let clock = ContinuousClock()
+
+        while shared.withLock({ $0.running }) {
+            let commands = shared.withLock { state -> [Command] in
+                defer { state.commands.removeAll() }
+                return state.commands
+            }
+            if !commands.isEmpty {
+                apply(commands, to: &tasks, now: clock.now)
+                publish(tasks, rates: rates)
+            }
+            if tasks.isEmpty || outbox.isFull {
+                wakeup.lock()
+                _ = wakeup.wait(until: Date().addingTimeInterval(tasks.isEmpty ? 0.1 : 0.01))
+                wakeup.unlock()
+                continue
+            }
+
+            _ = consumer.poll(max: 8192, timeoutMs: 20, { record in
+                tasks[record.partition]?.handle(record)
+            }, onError: { error in
+                self.logger.warning("kafka: \(error)")
+            })
+
+            let now = clock.now
+            for task in tasks.values {
+                task.flush(workerID: workerID, to: outbox)
+                if now - task.lastCheckpointAt >= checkpointInterval, let checkpoint = task.checkpoint(workerID: workerID, now: now) {
+                    outbox.push(.checkpoint(checkpoint))
+                }
+            }
+            if now - lastPublish >= .milliseconds(200) {
+                for task in tasks.values {
+                    if let marks = consumer.cachedWatermarks(topic: topic, partition: task.partition) {
+                        task.noteLogEnd(marks.high)
+                    }
+                    let consumed = task.processor.stats.consumed
+                    if let previous = rates[task.partition] {
+                        let elapsed = now - previous.at
+                        if elapsed >= .seconds(1) {
+                            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                            rates[task.partition] = (now, consumed, Double(consumed - previous.consumed) / seconds)
+                        }
+                    } else {
+                        rates[task.partition] = (now, consumed, 0)
+                    }
+                }
+                publish(tasks, rates: rates)
+                lastPublish = now
+            }
+        }
+
+        // Graceful end: whatever is processed is reported, then checkpointed and released.
+        let now = clock.now
+        for task in tasks.values.sorted(by: { $0.partition < $1.partition }) {
+            finalHandoff(task, now: now)
+        }
+        tasks.removeAll()
+        publish(tasks, rates: [:])
+        shared.withLock { $0.finished = true }
+    }
+
+    private func apply(_ commands: [Command], to tasks: inout [Int32: PartitionTask], now: ContinuousClock.Instant) {
+        var changed = false
+        for command in commands {
+            switch command {
+            case .start(let partition, let epoch, let processor, let startOffset):
+                if let existing = tasks[partition] {
+                    logger.warning("replacing task", metadata: ["partition": "\(partition)", "old_epoch": "\(existing.epoch)", "epoch": "\(epoch)"])
+                }
+                tasks[partition] = PartitionTask(partition: partition, epoch: epoch, processor: processor, startOffset: startOffset, now: now, logger: logger)
+                logger.info("partition started", metadata: ["partition": "\(partition)", "epoch": "\(epoch)", "offset": "\(startOffset.map(String.init) ?? "end")"])
+                changed = true
+            case .stop(let partition, let epoch, let handoff):
+                guard let task = tasks[partition], task.epoch == epoch else { continue }
+                tasks[partition] = nil
+                if handoff {
+                    finalHandoff(task, now: now)
+                } else {
+                    outbox.discard(partition: partition, epoch: epoch)
+                }
+                logger.info("partition stopped", metadata: ["partition": "\(partition)", "epoch": "\(epoch)", "handoff": "\(handoff)"])
+                changed = true
+            case .stopAll:
+                if !tasks.isEmpty {
+                    logger.error("stopping all partitions without writing: lease lost", metadata: ["partitions": "\(tasks.keys.sorted())"])
+                }
+                tasks.removeAll()
+                outbox.discardAll()
+                changed = true
+            }
+        }
+        if changed {
+            let assignment = tasks.values.map { (partition: $0.partition, offset: $0.seekOffset) }
+            do {
+                try consumer.assign(topic: topic, partitions: assignment)
+            } catch {
+                logger.error("kafka assign failed: \(error)")
+            }
+        }
+    }
+
+    private func finalHandoff(_ task: PartitionTask, now: ContinuousClock.Instant) {
+        task.flush(workerID: workerID, to: outbox)
+        if let checkpoint = task.checkpoint(workerID: workerID, now: now) {
+            outbox.push(.checkpoint(checkpoint))
+        }
+        outbox.push(.release(ReleaseRequest(workerID: workerID, partition: task.partition, epoch: task.epoch)))
+    }
+
+    private func publish(_ tasks: [Int32: PartitionTask], rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)]) {
+        let progress = tasks.values
+            .map { $0.progress(recordsPerSecond: rates[$0.partition]?.perSecond ?? 0) }
+            .sorted { $0.partition < $1.partition }
+        shared.withLock { $0.progress = progress }
+    }
+}

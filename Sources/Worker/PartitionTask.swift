@@ -1,0 +1,95 @@
+import Detection
+import Foundation
+import Kafka
+import Logging
+import Protocol
+
+/// One assigned partition: its detection state and what it has produced but not yet handed to
+/// the outbox. Owned by the consume thread; never shared.
+///
+/// Offsets: `expectedOffset` is the next offset the task needs. A record below it is a replay
+/// (skipped); a record above it means the broker no longer had the offsets in between (retention
+/// moved the log start past them): the range is reported as lost, loudly, and processing goes on.
+final class PartitionTask {
+    let partition: Int32
+    let epoch: Int64
+    private(set) var processor: PartitionProcessor
+    /// Next offset the task needs; nil when starting from "latest" before the first record.
+    private(set) var expectedOffset: Int64?
+    /// Where to position the consumer when (re)assigning.
+    var seekOffset: Int64 { expectedOffset ?? KafkaOffset.end }
+    private(set) var lost: [OffsetRange] = []
+    private var pendingLost: [OffsetRange] = []
+    private var output = ProcessorOutput()
+    private(set) var lastCheckpointAt: ContinuousClock.Instant
+    private(set) var logEndOffset: Int64 = -1
+    private let logger: Logger
+
+    init(partition: Int32, epoch: Int64, processor: PartitionProcessor, startOffset: Int64?, now: ContinuousClock.Instant, logger: Logger) {
+        self.partition = partition
+        self.epoch = epoch
+        self.processor = processor
+        self.expectedOffset = startOffset
+        self.lastCheckpointAt = now
+        var logger = logger
+        logger[metadataKey: "partition"] = "\(partition)"
+        logger[metadataKey: "epoch"] = "\(epoch)"
+        self.logger = logger
+    }
+
+    func handle(_ record: KafkaRecord) {
+        if let expected = expectedOffset {
+            if record.offset < expected { return }
+            if record.offset > expected {
+                let range = OffsetRange(from: expected, to: record.offset)
+                lost.append(range)
+                pendingLost.append(range)
+                logger.error(
+                    "offsets lost to retention: the broker no longer has them",
+                    metadata: ["from": "\(range.from)", "to": "\(range.to)", "count": "\(range.to - range.from)"])
+            }
+        }
+        processor.process(offset: record.offset, payload: record.value, into: &output)
+        expectedOffset = record.offset + 1
+    }
+
+    func noteLogEnd(_ offset: Int64) {
+        logEndOffset = offset
+    }
+
+    /// Hands what the task produced since the last call to the outbox as one report.
+    func flush(workerID: String, to outbox: Outbox) {
+        guard !output.anomalies.isEmpty || !output.windows.isEmpty || !output.lateEvents.isEmpty || !output.malformed.isEmpty || !pendingLost.isEmpty else { return }
+        for record in output.malformed {
+            logger.warning("malformed record skipped", metadata: ["offset": "\(record.offset)", "reason": "\(record.reason)"])
+        }
+        outbox.push(.report(ReportRequest(
+            workerID: workerID, partition: partition, epoch: epoch, anomalies: output.anomalies,
+            windows: output.windows, lateEvents: output.lateEvents, malformed: output.malformed, lost: pendingLost)))
+        output.removeAll(keepingCapacity: true)
+        pendingLost.removeAll()
+    }
+
+    /// Snapshots the whole state at this batch boundary. Call `flush` first so that the
+    /// checkpoint follows every report it covers in the outbox.
+    func checkpoint(workerID: String, now: ContinuousClock.Instant) -> CheckpointRequest? {
+        guard let next = expectedOffset else { return nil }
+        let started = ContinuousClock.now
+        let state = processor.snapshot()
+        let elapsed = ContinuousClock.now - started
+        lastCheckpointAt = now
+        let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
+        return CheckpointRequest(
+            workerID: workerID, partition: partition, epoch: epoch, nextOffset: next,
+            state: Data(state), watermarkMs: processor.stats.watermarkMs, durationMs: ms)
+    }
+
+    func progress(recordsPerSecond: Double) -> PartitionProgress {
+        let stats = processor.stats
+        return PartitionProgress(
+            partition: partition, epoch: epoch, nextOffset: expectedOffset ?? -1, logEndOffset: logEndOffset,
+            consumed: stats.consumed, windowed: stats.windowed, late: stats.late, malformed: stats.malformed,
+            windowsClosed: stats.windowsClosed, anomalies: stats.anomalies, watermarkMs: stats.watermarkMs,
+            recordsPerSecond: recordsPerSecond, lost: lost)
+    }
+}

@@ -1,1 +1,0 @@
-// Worker target: see DESIGN.md.

@@ -27,11 +27,32 @@ public final class LineFileWriter {
         }
     }
 
+    /// Lines handed to `writeLine` so far.
+    public private(set) var linesWritten = 0
+    /// Lines known to be written to the file (the rest are still buffered).
+    public private(set) var linesFlushed = 0
+
     /// Appends `bytes` and a newline.
     public func writeLine(_ bytes: [UInt8]) throws(IngestError) {
-        if buffer.count + bytes.count + 1 > capacity { try flush() }
+        try makeRoom(for: bytes.count + 1)
         buffer.append(contentsOf: bytes)
+        endLine()
+    }
+
+    /// Appends `bytes` and a newline.
+    public func writeLine(_ bytes: UnsafeRawBufferPointer) throws(IngestError) {
+        try makeRoom(for: bytes.count + 1)
+        buffer.append(contentsOf: bytes)
+        endLine()
+    }
+
+    private func makeRoom(for count: Int) throws(IngestError) {
+        if buffer.count + count > capacity { try flush() }
+    }
+
+    private func endLine() {
         buffer.append(UInt8(ascii: "\n"))
+        linesWritten += 1
     }
 
     /// Appends the UTF-8 of `text` and a newline.
@@ -58,6 +79,7 @@ public final class LineFileWriter {
             }
         }
         buffer.removeAll(keepingCapacity: true)
+        if failure == 0 { linesFlushed = linesWritten }
         if failure != 0 {
             throw IngestError(.writeFailed, "\(path): \(systemError(failure)); check free disk space and permissions")
         }

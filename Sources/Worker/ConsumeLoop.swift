@@ -106,7 +106,7 @@ final class ConsumeLoop: Sendable {
             _ = consumer.poll(max: 8192, timeoutMs: 20, { record in
                 tasks[record.partition]?.handle(record)
             }, onError: { error in
-                self.logger.warning("kafka: \(error)")
+                self.handle(error, tasks: tasks)
             })
 
             let now = clock.now
@@ -184,6 +184,25 @@ final class ConsumeLoop: Sendable {
             } catch {
                 logger.error("kafka assign failed: \(error)")
             }
+        }
+    }
+
+    /// Kafka's per-partition events: end of partition tells the log end; lost offsets are
+    /// recorded by their task (the gap check would see them too, but only once a record follows).
+    private func handle(_ error: KafkaError, tasks: [Int32: PartitionTask]) {
+        switch error.code {
+        case .partitionEOF:
+            if let partition = error.partition, let offset = error.offset {
+                tasks[partition]?.noteLogEnd(offset)
+            }
+        case .offsetsLost:
+            if let partition = error.partition, let range = error.lostOffsets, let task = tasks[partition] {
+                task.noteLost(range.lowerBound..<range.upperBound)
+            } else {
+                logger.error("kafka: \(error)")
+            }
+        default:
+            logger.warning("kafka: \(error)")
         }
     }
 

@@ -40,17 +40,23 @@ final class PartitionTask {
     func handle(_ record: KafkaRecord) {
         if let expected = expectedOffset {
             if record.offset < expected { return }
-            if record.offset > expected {
-                let range = OffsetRange(from: expected, to: record.offset)
-                lost.append(range)
-                pendingLost.append(range)
-                logger.error(
-                    "offsets lost to retention: the broker no longer has them",
-                    metadata: ["from": "\(range.from)", "to": "\(range.to)", "count": "\(range.to - range.from)"])
-            }
+            if record.offset > expected { noteLost(expected..<record.offset) }
         }
         processor.process(offset: record.offset, payload: record.value, into: &output)
         expectedOffset = record.offset + 1
+    }
+
+    /// Records offsets the broker no longer has, once, and moves past them.
+    func noteLost(_ offsets: Range<Int64>) {
+        let from = max(offsets.lowerBound, expectedOffset ?? offsets.lowerBound)
+        guard offsets.upperBound > from else { return }
+        let range = OffsetRange(from: from, to: offsets.upperBound)
+        lost.append(range)
+        pendingLost.append(range)
+        expectedOffset = offsets.upperBound
+        logger.error(
+            "offsets lost to retention: the broker no longer has them",
+            metadata: ["from": "\(range.from)", "to": "\(range.to)", "count": "\(range.to - range.from)"])
     }
 
     func noteLogEnd(_ offset: Int64) {

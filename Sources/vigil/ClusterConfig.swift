@@ -1,0 +1,350 @@
+import Detection
+import Foundation
+import Protocol
+import TOMLKit
+
+/// Everything cluster.conf says, after defaults, the file, `VIGIL_*` environment variables
+/// and flags have been applied, in that order.
+struct ClusterConfig: Sendable, Equatable {
+    var clusterName = "vigil"
+    var listen = "127.0.0.1:7070"
+    var databasePath = "data/coordinator.sqlite"
+    var heartbeatIntervalMs: Int64 = 1_000
+    var leaseTimeoutMs: Int64 = 6_000
+    var checkpointIntervalMs: Int64 = 10_000
+    var kafka = KafkaSettings(brokers: "127.0.0.1:9092")
+    var detection = DetectionConfig()
+
+    var workerSettings: WorkerSettings {
+        WorkerSettings(
+            clusterName: clusterName, kafka: kafka, detection: detection,
+            heartbeatIntervalMs: heartbeatIntervalMs, leaseTimeoutMs: leaseTimeoutMs,
+            checkpointIntervalMs: checkpointIntervalMs)
+    }
+}
+
+/// A configuration mistake, naming the source (file or environment variable), the key and what was expected.
+struct ConfigError: Error, CustomStringConvertible, Equatable {
+    var source: String
+    var key: String
+    var message: String
+
+    var description: String { "\(source): \(key): \(message)" }
+}
+
+/// Loads cluster.conf. The schema is one table of keys, so that file and environment share
+/// one parser and every error names the key and the expected type.
+enum ClusterConfigLoader {
+    /// A value from the file or the environment, before it is checked against the schema.
+    enum RawValue: Sendable, CustomStringConvertible {
+        case string(String)
+        case int(Int)
+        case double(Double)
+        case bool(Bool)
+
+        var description: String {
+            switch self {
+            case .string(let s): "\"\(s)\""
+            case .int(let i): String(i)
+            case .double(let d): String(d)
+            case .bool(let b): String(b)
+            }
+        }
+
+        var typeName: String {
+            switch self {
+            case .string: "a string"
+            case .int: "an integer"
+            case .double: "a number"
+            case .bool: "a boolean"
+            }
+        }
+    }
+
+    typealias Setter = @Sendable (inout ClusterConfig, RawValue) throws(ConfigProblem) -> Void
+
+    /// What went wrong with one value; the loader adds source and key.
+    struct ConfigProblem: Error, Sendable {
+        var message: String
+    }
+
+    static let keys: [(key: String, setter: Setter)] = [
+        ("cluster.name", string { $0.clusterName = $1 }),
+        ("coordinator.listen", string { $0.listen = $1 }),
+        ("coordinator.database", string { $0.databasePath = $1 }),
+        ("coordinator.heartbeat_interval", duration { $0.heartbeatIntervalMs = $1 }),
+        ("coordinator.lease_timeout", duration { $0.leaseTimeoutMs = $1 }),
+        ("coordinator.checkpoint_interval", duration { $0.checkpointIntervalMs = $1 }),
+        ("kafka.brokers", string { $0.kafka.brokers = $1 }),
+        ("kafka.topic", string { $0.kafka.topic = $1 }),
+        ("kafka.partitions", integer(1...10_000) { $0.kafka.partitions = Int32($1) }),
+        ("kafka.start_offset", oneOf(["earliest", "latest"]) { $0.kafka.startOffset = $1 }),
+        ("detection.window", duration { $0.detection.windowMs = $1 }),
+        ("detection.slide", duration { $0.detection.slideMs = $1 }),
+        ("detection.allowed_lateness", duration { $0.detection.allowedLatenessMs = $1 }),
+        ("detection.baseline_windows", integer(2...1_000) { $0.detection.baselineWindows = $1 }),
+        ("detection.min_history", integer(1...1_000) { $0.detection.minHistory = $1 }),
+        ("detection.z_score_threshold", positive { $0.detection.zScoreThreshold = $1 }),
+        ("detection.volume_spike_ratio", positive { $0.detection.volumeSpikeRatio = $1 }),
+        ("detection.policy", policy { $0.detection.policy = $1 }),
+        ("detection.cooldown", duration { $0.detection.cooldownMs = $1 }),
+    ]
+
+    /// Keys of `[detection.symbols.SYMBOL]` tables.
+    static let symbolKeys: [(key: String, setter: @Sendable (inout DetectionConfig.SymbolOverrides, RawValue) throws(ConfigProblem) -> Void)] = [
+        ("z_score_threshold", { o, v throws(ConfigProblem) in o.zScoreThreshold = try positiveValue(v) }),
+        ("volume_spike_ratio", { o, v throws(ConfigProblem) in o.volumeSpikeRatio = try positiveValue(v) }),
+        ("policy", { o, v throws(ConfigProblem) in o.policy = try policyValue(v) }),
+        ("cooldown", { o, v throws(ConfigProblem) in o.cooldownMs = try durationValue(v) }),
+    ]
+
+    /// Loads `path` (when given and present), then applies `environment`. A missing file is an error
+    /// only when `required`.
+    static func load(path: String?, required: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClusterConfig {
+        var config = ClusterConfig()
+        if let path {
+            if FileManager.default.fileExists(atPath: path) {
+                let text: String
+                do {
+                    text = try String(contentsOfFile: path, encoding: .utf8)
+                } catch {
+                    throw ConfigError(source: path, key: "(file)", message: "cannot read: \(error.localizedDescription)")
+                }
+                try apply(toml: text, source: path, to: &config)
+            } else if required {
+                throw ConfigError(source: path, key: "(file)", message: "no such file; pass --config with the path of a cluster.conf")
+            }
+        }
+        try apply(environment: environment, to: &config)
+        try validate(config, source: path ?? "configuration")
+        return config
+    }
+
+    static func apply(toml text: String, source: String, to config: inout ClusterConfig) throws {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(source: source, key: "(syntax)", message: "\(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
+        }
+        for (section, value) in table {
+            guard let sectionTable = value.table else {
+                throw ConfigError(source: source, key: section, message: "expected a table like [\(section)], found \(describe(value))")
+            }
+            for (name, value) in sectionTable {
+                let key = "\(section).\(name)"
+                if key == "kafka.properties" {
+                    guard let properties = value.table else {
+                        throw ConfigError(source: source, key: key, message: "expected a table of librdkafka properties")
+                    }
+                    for (property, propertyValue) in properties {
+                        config.kafka.properties[property] = try propertyString(propertyValue, source: source, key: "\(key).\(property)")
+                    }
+                    continue
+                }
+                if key == "detection.symbols" {
+                    guard let symbols = value.table else {
+                        throw ConfigError(source: source, key: key, message: "expected tables like [detection.symbols.BTCUSDT]")
+                    }
+                    for (symbol, overridesValue) in symbols {
+                        guard let overrides = overridesValue.table else {
+                            throw ConfigError(source: source, key: "\(key).\(symbol)", message: "expected a table like [detection.symbols.\(symbol)]")
+                        }
+                        var parsed = config.detection.symbols[symbol.uppercased()] ?? .init()
+                        for (field, fieldValue) in overrides {
+                            let fieldKey = "\(key).\(symbol).\(field)"
+                            guard let setter = symbolKeys.first(where: { $0.key == field })?.setter else {
+                                throw ConfigError(source: source, key: fieldKey, message: "unknown key; expected one of \(symbolKeys.map(\.key).joined(separator: ", "))")
+                            }
+                            let value = try raw(fieldValue, source: source, key: fieldKey)
+                            do throws(ConfigProblem) {
+                                try setter(&parsed, value)
+                            } catch {
+                                throw ConfigError(source: source, key: fieldKey, message: error.message)
+                            }
+                        }
+                        config.detection.symbols[symbol.uppercased()] = parsed
+                    }
+                    continue
+                }
+                guard let setter = keys.first(where: { $0.key == key })?.setter else {
+                    throw ConfigError(source: source, key: key, message: "unknown key; expected one of \(knownKeys(in: section))")
+                }
+                let rawValue = try raw(value, source: source, key: key)
+                do throws(ConfigProblem) {
+                    try setter(&config, rawValue)
+                } catch {
+                    throw ConfigError(source: source, key: key, message: error.message)
+                }
+            }
+        }
+    }
+
+    /// `VIGIL_SECTION_KEY` for every schema key; `VIGIL_KAFKA_<PROPERTY>` for librdkafka properties.
+    static func apply(environment: [String: String], to config: inout ClusterConfig) throws {
+        for (key, setter) in keys {
+            let name = environmentName(for: key)
+            guard let text = environment[name] else { continue }
+            do throws(ConfigProblem) {
+                try setter(&config, guessRaw(text))
+            } catch {
+                throw ConfigError(source: "environment", key: name, message: error.message)
+            }
+        }
+        let schemaNames = Set(keys.map { environmentName(for: $0.key) })
+        for (name, value) in environment where name.hasPrefix("VIGIL_KAFKA_") && !schemaNames.contains(name) {
+            let property = name.dropFirst("VIGIL_KAFKA_".count).lowercased().replacingOccurrences(of: "_", with: ".")
+            config.kafka.properties[property] = value
+        }
+    }
+
+    static func environmentName(for key: String) -> String {
+        "VIGIL_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    static func validate(_ config: ClusterConfig, source: String) throws {
+        let d = config.detection
+        if d.slideMs <= 0 || d.windowMs % d.slideMs != 0 {
+            throw ConfigError(source: source, key: "detection.slide", message: "must divide detection.window (\(d.windowMs) ms) exactly; got \(d.slideMs) ms")
+        }
+        if d.minHistory > d.baselineWindows {
+            throw ConfigError(source: source, key: "detection.min_history", message: "must not exceed detection.baseline_windows (\(d.baselineWindows)); got \(d.minHistory)")
+        }
+        if config.leaseTimeoutMs <= config.heartbeatIntervalMs {
+            throw ConfigError(source: source, key: "coordinator.lease_timeout", message: "must be longer than coordinator.heartbeat_interval (\(config.heartbeatIntervalMs) ms); got \(config.leaseTimeoutMs) ms")
+        }
+        if config.kafka.brokers.isEmpty {
+            throw ConfigError(source: source, key: "kafka.brokers", message: "expected host:port[,host:port...], found an empty string")
+        }
+    }
+
+    // MARK: - Value parsing
+
+    private static func knownKeys(in section: String) -> String {
+        let names = keys.filter { $0.key.hasPrefix(section + ".") }.map { String($0.key.dropFirst(section.count + 1)) }
+        if names.isEmpty {
+            let sections = Set(keys.map { String($0.key.split(separator: ".")[0]) })
+            return "no keys: unknown section; sections are \(sections.sorted().joined(separator: ", "))"
+        }
+        var all = names
+        if section == "kafka" { all.append("properties") }
+        if section == "detection" { all.append("symbols") }
+        return all.joined(separator: ", ")
+    }
+
+    private static func describe(_ value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .string: "a string"
+        case .int: "an integer"
+        case .double: "a number"
+        case .bool: "a boolean"
+        case .table: "a table"
+        case .array: "an array"
+        default: "a \(value.type)"
+        }
+    }
+
+    private static func raw(_ value: TOMLValueConvertible, source: String, key: String) throws -> RawValue {
+        if let s = value.string { return .string(s) }
+        if let i = value.int { return .int(i) }
+        if let d = value.double { return .double(d) }
+        if let b = value.bool { return .bool(b) }
+        throw ConfigError(source: source, key: key, message: "expected a string, number or boolean, found \(describe(value))")
+    }
+
+    private static func propertyString(_ value: TOMLValueConvertible, source: String, key: String) throws -> String {
+        switch try raw(value, source: source, key: key) {
+        case .string(let s): s
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .bool(let b): b ? "true" : "false"
+        }
+    }
+
+    /// Environment values are untyped text: read them as the schema wants.
+    private static func guessRaw(_ text: String) -> RawValue {
+        if let i = Int(text) { return .int(i) }
+        if let d = Double(text) { return .double(d) }
+        if text == "true" || text == "false" { return .bool(text == "true") }
+        return .string(text)
+    }
+
+    private static func string(_ set: @escaping @Sendable (inout ClusterConfig, String) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in
+            guard case .string(let s) = value else { throw ConfigProblem(message: "expected a string, found \(value.typeName)") }
+            set(&config, s)
+        }
+    }
+
+    private static func oneOf(_ allowed: [String], _ set: @escaping @Sendable (inout ClusterConfig, String) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in
+            guard case .string(let s) = value, allowed.contains(s) else {
+                throw ConfigProblem(message: "expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), found \(value)")
+            }
+            set(&config, s)
+        }
+    }
+
+    private static func integer(_ range: ClosedRange<Int>, _ set: @escaping @Sendable (inout ClusterConfig, Int) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in
+            guard case .int(let i) = value else { throw ConfigProblem(message: "expected an integer, found \(value.typeName)") }
+            guard range.contains(i) else { throw ConfigProblem(message: "expected an integer in \(range.lowerBound)...\(range.upperBound), found \(i)") }
+            set(&config, i)
+        }
+    }
+
+    private static func positive(_ set: @escaping @Sendable (inout ClusterConfig, Double) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in set(&config, try positiveValue(value)) }
+    }
+
+    private static func duration(_ set: @escaping @Sendable (inout ClusterConfig, Int64) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in set(&config, try durationValue(value)) }
+    }
+
+    private static func policy(_ set: @escaping @Sendable (inout ClusterConfig, DetectionConfig.Policy) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in set(&config, try policyValue(value)) }
+    }
+
+    static func positiveValue(_ value: RawValue) throws(ConfigProblem) -> Double {
+        let number: Double
+        switch value {
+        case .int(let i): number = Double(i)
+        case .double(let d): number = d
+        default: throw ConfigProblem(message: "expected a positive number, found \(value.typeName)")
+        }
+        guard number > 0, number.isFinite else { throw ConfigProblem(message: "expected a positive number, found \(number)") }
+        return number
+    }
+
+    static func policyValue(_ value: RawValue) throws(ConfigProblem) -> DetectionConfig.Policy {
+        guard case .string(let s) = value, let policy = DetectionConfig.Policy(rawValue: s) else {
+            throw ConfigProblem(message: "expected one of \(DetectionConfig.Policy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), found \(value)")
+        }
+        return policy
+    }
+
+    /// Milliseconds from an integer, or from a string with a unit: "250ms", "6s", "2m", "1h", "30d".
+    static func durationValue(_ value: RawValue) throws(ConfigProblem) -> Int64 {
+        switch value {
+        case .int(let i) where i >= 0:
+            return Int64(i)
+        case .string(let s):
+            if let ms = parseDuration(s) { return ms }
+            throw ConfigProblem(message: "expected a duration like \"500ms\", \"6s\", \"2m\", \"1h\", \"30d\" or milliseconds, found \"\(s)\"")
+        default:
+            throw ConfigProblem(message: "expected a duration like \"6s\" or a non-negative number of milliseconds, found \(value)")
+        }
+    }
+
+    static func parseDuration(_ text: String) -> Int64? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let plain = Int64(trimmed), plain >= 0 { return plain }
+        for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
+            let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            if let n = Int64(number), n >= 0, n <= Int64.max / factor { return n * factor }
+            if let d = Double(number), d >= 0, d.isFinite, d * Double(factor) < 9e18 { return Int64(d * Double(factor)) }
+        }
+        return nil
+    }
+}

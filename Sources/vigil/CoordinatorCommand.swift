@@ -1,0 +1,99 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Logging
+import Protocol
+import ServiceLifecycle
+import Synchronization
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator: membership, partition assignment, checkpoints, anomaly store, HTTP API.",
+        discussion: "Prints `coordinator=HOST:PORT` as its first line of stdout once it listens.")
+
+    @OptionGroup var config: ConfigOptions
+    @Option(name: .long, help: "Listen address HOST:PORT (overrides coordinator.listen).") var listen: String?
+    @Option(name: .long, help: "SQLite database path (overrides coordinator.database).") var database: String?
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        var cluster = try config.load()
+        if let listen { cluster.listen = listen }
+        if let database { cluster.databasePath = database }
+        let logger = logging.bootstrap(label: "vigil.coordinator")
+        let running = try await RunningCoordinator.start(cluster, logger: logger)
+        print("coordinator=\(running.address)")
+        flushStandardOutput()
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: running.node, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        await running.stop()
+    }
+}
+
+/// A coordinator node with its HTTP server bound, as `vigil coordinator` and `vigil demo` run it.
+struct RunningCoordinator {
+    let node: CoordinatorNode
+    let server: HTTPServer
+    let store: CoordinatorStore
+    /// The address it listens on, with the real port when 0 was asked for.
+    let address: String
+
+    static func start(_ cluster: ClusterConfig, logger: Logger) async throws -> RunningCoordinator {
+        let (host, port) = try splitHostPort(cluster.listen, flag: "coordinator.listen")
+        let directory = URL(fileURLWithPath: cluster.databasePath).deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw CLIError("coordinator.database: cannot create directory \(directory.path): \(error.localizedDescription)")
+        }
+        let store: CoordinatorStore
+        do {
+            store = try CoordinatorStore(path: cluster.databasePath)
+        } catch {
+            throw CLIError("coordinator.database: cannot open \(cluster.databasePath): \(error)")
+        }
+        // The server must be bound before the node knows its address (port 0 picks one), and the
+        // node must exist before requests arrive: requests wait for it behind a late-bound handler.
+        let handler = LateBoundHandler()
+        let server = HTTPServer(host: host, port: port, handler: handler, logger: logger)
+        let boundPort: Int
+        do {
+            boundPort = try await server.start()
+        } catch {
+            throw CLIError("coordinator.listen: cannot listen on \(cluster.listen): \(error)")
+        }
+        let address = "\(host):\(boundPort)"
+        let node = try CoordinatorNode(
+            config: CoordinatorConfig(databasePath: cluster.databasePath, listenAddress: address, settings: cluster.workerSettings),
+            store: store, logger: logger)
+        handler.bind(node)
+        logger.info("coordinator listening", metadata: ["address": "\(address)", "database": "\(cluster.databasePath)", "cluster": "\(cluster.clusterName)"])
+        return RunningCoordinator(node: node, server: server, store: store, address: address)
+    }
+
+    func stop() async {
+        await server.shutdown()
+        try? store.close()
+    }
+}
+
+/// Answers 503 until the real handler is bound.
+final class LateBoundHandler: HTTPHandler {
+    private let target = Mutex<(any HTTPHandler)?>(nil)
+
+    func bind(_ handler: any HTTPHandler) {
+        target.withLock { $0 = handler }
+    }
+
+    func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        guard let handler = target.withLock({ $0 }) else {
+            return .text("coordinator starting\n", status: 503)
+        }
+        return await handler.handle(request)
+    }
+}

@@ -76,7 +76,7 @@ final class RetentionTests: KafkaTestCase {
 }
 
 /// A fast seeded generator: random enough that lz4 finds nothing to compress.
-struct SplitMix64: RandomNumberGenerator {
+private struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

@@ -201,6 +201,43 @@ final class RPCLoopbackTests: ProtocolTestCase {
         XCTAssertEqual(echo.path, "/v1/echo-query", "the connection survives a timed-out call")
     }
 
+    func testASilentServerIsDetectedAndTheNextCallReconnects() async throws {
+        let silent = Locked(false)
+        let accepted = Counter()
+        let closed = Counter()
+        let stats = Locked(HTTPServerStats())
+        let logger = self.logger
+        // An HTTP/2 server whose connections can go silent: a host that vanished without a FIN.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    accepted.increment()
+                    channel.closeFuture.whenComplete { _ in closed.increment() }
+                    try channel.pipeline.syncOperations.addHandler(Blackhole(silent: silent))
+                    try channel.pipeline.syncOperations.addHandler(HTTP2ServerConnectionHandler(handler: testRouter(), limits: .init(), stats: stats, logger: logger))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        let client = RPCClient(host: "127.0.0.1", port: listener.localAddress!.port!, logger: logger, connectTimeout: .milliseconds(300))
+        clients.append(client)
+        let _: QueryEcho = try await client.get("/v1/echo-query")
+
+        silent.withLock { $0 = true }
+        do {
+            let _: QueryEcho = try await client.get("/v1/echo-query", timeout: .milliseconds(200))
+            XCTFail("the server is silent")
+        } catch let error as RPCError {
+            guard case .timeout = error else { return XCTFail("expected timeout, got \(error)") }
+        }
+        try await waitUntil(5, "the client to give up on the silent connection") { closed.count == 1 }
+
+        silent.withLock { $0 = false }
+        let echo: QueryEcho = try await client.get("/v1/echo-query")
+        XCTAssertEqual(echo.path, "/v1/echo-query")
+        XCTAssertEqual(accepted.count, 2, "the call after the dead connection used a new one")
+    }
+
     func testCancellingTheCallingTaskCancelsTheCall() async throws {
         let (started, startedContinuation) = AsyncStream<Void>.makeStream()
         let cancelled = Counter()
@@ -352,6 +389,23 @@ final class RPCLoopbackTests: ProtocolTestCase {
                 }
                 return String(decoding: output, as: UTF8.self)
             }.value
+        }
+    }
+}
+
+/// Drops every inbound byte while `silent` holds.
+final class Blackhole: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let silent: Locked<Bool>
+
+    init(silent: Locked<Bool>) {
+        self.silent = silent
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !silent.withLock({ $0 }) {
+            context.fireChannelRead(data)
         }
     }
 }

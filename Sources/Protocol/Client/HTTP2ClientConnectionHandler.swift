@@ -28,6 +28,9 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
     private var calls: [Int32: PendingCall] = [:]
     private var flushScheduled = false
     private var closed = false
+    /// When bytes last arrived; a PING unanswered past its deadline means the peer is gone.
+    private var lastReceived = NIODeadline.now()
+    private var probing = false
 
     init(core: RPCClientCore, generation: Int, authority: String, maxResponseBytes: Int, logger: Logger) throws {
         self.core = core
@@ -68,6 +71,25 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
         scheduleFlush()
     }
 
+    /// Checks that the server is still there after a call timed out: a silent peer (host down,
+    /// network cut, no FIN or RST) would otherwise hold every later call until TCP gives up,
+    /// minutes later. Sends a PING and closes the connection if nothing at all arrives within
+    /// `deadline`, so that the next call connects afresh. A merely slow handler does not trip
+    /// it: the server's nghttp2 answers PINGs itself.
+    func probeLiveness(within deadline: TimeAmount) {
+        guard !closed, !probing, let context else { return }
+        probing = true
+        let sentAt = NIODeadline.now()
+        session.ping()
+        scheduleFlush()
+        context.eventLoop.assumeIsolated().scheduleTask(in: deadline) {
+            self.probing = false
+            guard !self.closed, self.lastReceived < sentAt else { return }
+            self.logger.info("the server answered nothing, not even a PING, within \(deadline); closing the connection so the next call reconnects")
+            self.close()
+        }
+    }
+
     /// Closes the connection; calls still on it fail.
     func close() {
         context?.close(promise: nil)
@@ -91,6 +113,7 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
+        lastReceived = .now()
         do {
             try session.receive(unwrapInboundIn(data))
         } catch {

@@ -12,6 +12,9 @@ import NIOPosix
 ///   streams, streams above a GOAWAY) are resent transparently, on a new connection if needed.
 /// - Every call has a timeout that covers connecting, waiting for a free stream and the response;
 ///   on timeout or task cancellation the stream is reset so the server can stop working on it.
+///   After a timeout the connection is probed with a PING; if nothing comes back within
+///   `connectTimeout` (server host gone without closing the socket) it is closed, so the next
+///   call reconnects instead of waiting on a dead connection.
 /// - Errors are `RPCError`s: `.unreachable("cannot reach HOST:PORT: connection refused ...")`
 ///   when no connection could be made, `.timeout`, `.connectionClosed` when the connection broke
 ///   mid-call (every call on it fails at once, none hangs), `.status(code, body)` for non-2xx
@@ -28,8 +31,9 @@ public final class RPCClient: Sendable {
     private let core: NIOLoopBoundBox<RPCClientCore>
 
     /// - Parameters:
-    ///   - connectTimeout: how long to wait for the TCP connection; the HTTP/2 handshake then
-    ///     counts against the call's own timeout.
+    ///   - connectTimeout: how long to wait for the TCP connection (the HTTP/2 handshake then
+    ///     counts against the call's own timeout), and how long a connection on which a call
+    ///     timed out gets to answer a PING before it is considered dead and closed.
     ///   - maxResponseBytes: larger response bodies fail the call with `.badResponse` (the
     ///     stream is reset). Default 256 MiB.
     public init(host: String, port: Int, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, connectTimeout: Duration = .seconds(2), maxResponseBytes: Int = 256 << 20) {

@@ -49,6 +49,7 @@ final class RPCClientCore {
         }
         calls[ObjectIdentifier(promise.futureResult)] = call
         call.timeout = eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+            call.connection?.probeLiveness(within: TimeAmount(self.connectTimeout))
             self.giveUp(call, RPCError.timeout("\(request.summary) to \(self.endpoint) got no response within \(timeout)"))
         }
         dispatch(call)

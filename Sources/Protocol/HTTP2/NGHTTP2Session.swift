@@ -209,6 +209,12 @@ final class NGHTTP2Session {
         return streamID
     }
 
+    /// Queues a PING; nghttp2 on the other side answers it at once, so any frame arriving after
+    /// it shows that the peer is alive.
+    func ping() {
+        nghttp2_submit_ping(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
     /// Abandons a stream (RST_STREAM with CANCEL by default), e.g. when its call timed out.
     func resetStream(_ streamID: Int32, errorCode: UInt32 = NGHTTP2_CANCEL.rawValue) {
         guard streams[streamID] != nil else { return }

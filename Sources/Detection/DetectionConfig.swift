@@ -19,6 +19,12 @@ public struct DetectionConfig: Codable, Sendable, Equatable {
     public var cooldownMs: Int64 = 120_000
     /// Per-symbol overrides, keyed by symbol (e.g. "BTCUSDT").
     public var symbols: [String: SymbolOverrides] = [:]
+    /// Severity cut points, as multiples of the detector's threshold; nil means
+    /// `SeverityCuts()` (1.5x, 2x, 3x). Optional so that settings encoded before it existed decode.
+    public var severityCuts: SeverityCuts?
+    /// Fewest trades a window needs before it can be a volume spike (one trade in a dead market
+    /// is not a spike); nil means 5. Optional for the same reason as `severityCuts`.
+    public var volumeSpikeMinTrades: Int?
 
     public enum Policy: String, Codable, Sendable, CaseIterable {
         /// Z-score and Isolation Forest must agree.

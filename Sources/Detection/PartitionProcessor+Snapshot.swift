@@ -1,0 +1,247 @@
+/// Binary snapshots of a `PartitionProcessor`.
+///
+/// Layout (little-endian): magic `VGLP`, format version (UInt16), partition, the window
+/// settings the state depends on (window, slide, lateness, baseline windows), the counters,
+/// the watermark state, then each symbol in id order (name, next window, last data pane,
+/// carried close, live panes in pane order, baseline windows oldest first, cooldowns by kind),
+/// and last an FNV-1a 64 checksum of everything before it.
+///
+/// Thresholds, policy, cooldowns and severity cuts are not part of the state: a snapshot
+/// restores under a configuration that changes them (they apply from the next window on).
+/// The window settings are: restoring under different ones is a `configMismatch`.
+extension PartitionProcessor {
+    static let snapshotMagic: [UInt8] = Array("VGLP".utf8)
+    static let snapshotVersion: UInt16 = 1
+
+    /// Binary snapshot of the whole state (windows, baselines, cooldowns, watermark, stats,
+    /// next offset): compact, versioned (magic + version header), checksummed.
+    public func snapshot() -> [UInt8] {
+        var w = ByteWriter(capacity: 128 + states.count * 2_048)
+        w.writeRaw(Self.snapshotMagic)
+        w.write(Self.snapshotVersion)
+        w.write(partition)
+        w.write(geometry.windowMs)
+        w.write(geometry.slideMs)
+        w.write(geometry.latenessMs)
+        w.write(UInt32(geometry.baselineWindows))
+        let c = counters
+        for value in [c.consumed, c.windowed, c.late, c.malformed, c.windowsClosed, c.windowsSkipped,
+                      c.anomalies, c.suppressed, c.watermarkMs, c.nextOffset]
+        {
+            w.write(value)
+        }
+        w.write(maxEventTimeMs)
+        w.write(closedThrough)
+        w.write(UInt32(states.count))
+        for id in states.indices {
+            let state = states[id]
+            w.writeShortBytes(symbols.key(id).bytes)
+            w.write(state.nextWindowStart)
+            w.write(state.lastDataPane)
+            w.write(state.carriedClose)
+            let live = state.panes
+                .filter { $0.index != .min && $0.index >= state.nextWindowStart && $0.count > 0 }
+                .sorted { $0.index < $1.index }
+            w.write(UInt16(live.count))
+            for pane in live { w.write(pane) }
+            let windows = state.baseline.windows
+            w.write(UInt16(windows.count))
+            for window in windows { w.write(window) }
+            let cooldowns = state.cooldowns.lastAlertedEndMs.sorted { $0.key < $1.key }
+            w.write(UInt8(cooldowns.count))
+            for (kind, endMs) in cooldowns {
+                w.writeShortBytes(Array(kind.rawValue.utf8))
+                w.write(endMs)
+            }
+        }
+        var bytes = w.bytes
+        var checksum = ByteWriter()
+        checksum.write(fnv1a64(bytes, 0..<bytes.count))
+        bytes.append(contentsOf: checksum.bytes)
+        return bytes
+    }
+
+    /// Restores a processor from `snapshot()` bytes. Throws a `SnapshotError` (never traps) on
+    /// anything that is not an intact snapshot of this partition under the same window settings.
+    public init(partition: Int32, config: DetectionConfig, restoring snapshot: [UInt8]) throws(SnapshotError) {
+        self.init(partition: partition, config: config)
+        let header = Self.snapshotMagic.count + 2
+        guard snapshot.count >= header + 8, Array(snapshot[0..<4]) == Self.snapshotMagic else {
+            throw SnapshotError(.notASnapshot, "not a Vigil partition snapshot (\(snapshot.count) bytes, bad magic); discard the checkpoint and replay the partition from its start offset")
+        }
+        var r = ByteReader(snapshot, from: 4, end: snapshot.count - 8)
+        let version: UInt16 = try r.read()
+        guard version == Self.snapshotVersion else {
+            throw SnapshotError(.unsupportedVersion, "partition snapshot format \(version) is not supported by this build (it reads format \(Self.snapshotVersion)); run the matching Vigil version or discard the checkpoint")
+        }
+        var tail = ByteReader(snapshot, from: snapshot.count - 8)
+        let stored: UInt64 = try tail.read()
+        guard stored == fnv1a64(snapshot, 0..<(snapshot.count - 8)) else {
+            throw SnapshotError(.checksumMismatch, "partition snapshot checksum mismatch: the checkpoint was damaged in storage or transit; discard it and replay the partition from its start offset")
+        }
+
+        let storedPartition: Int32 = try r.read()
+        guard storedPartition == partition else {
+            throw SnapshotError(.partitionMismatch, "snapshot belongs to partition \(storedPartition), not \(partition); fetch the checkpoint of partition \(partition)")
+        }
+        let windowMs: Int64 = try r.read()
+        let slideMs: Int64 = try r.read()
+        let latenessMs: Int64 = try r.read()
+        let baselineWindows: UInt32 = try r.read()
+        guard windowMs == geometry.windowMs, slideMs == geometry.slideMs, latenessMs == geometry.latenessMs,
+            Int(baselineWindows) == geometry.baselineWindows
+        else {
+            throw SnapshotError(.configMismatch, "snapshot was taken with window \(windowMs) ms, slide \(slideMs) ms, lateness \(latenessMs) ms, baseline \(baselineWindows) windows, but the configuration has \(geometry.windowMs), \(geometry.slideMs), \(geometry.latenessMs), \(geometry.baselineWindows); restore with the same window settings or discard the checkpoint and replay")
+        }
+
+        var c = ProcessorStats()
+        c.consumed = try r.read()
+        c.windowed = try r.read()
+        c.late = try r.read()
+        c.malformed = try r.read()
+        c.windowsClosed = try r.read()
+        c.windowsSkipped = try r.read()
+        c.anomalies = try r.read()
+        c.suppressed = try r.read()
+        c.watermarkMs = try r.read()
+        c.nextOffset = try r.read()
+        guard c.consumed >= 0, c.windowed >= 0, c.late >= 0, c.malformed >= 0,
+            c.consumed == c.windowed &+ c.late &+ c.malformed
+        else {
+            throw SnapshotError.corrupt("counters do not add up")
+        }
+        counters = c
+        maxEventTimeMs = try r.read()
+        closedThrough = try r.read()
+        // The watermark invariants `process` keeps; they also bound the work the next record
+        // can cause, so a damaged snapshot cannot make a processor spin.
+        let k = geometry.panesPerWindow
+        let maxPane = geometry.pane(of: maxEventTimeMs)
+        if maxEventTimeMs == .min {
+            guard c.watermarkMs == .min, closedThrough == .min, c.windowed == 0 else {
+                throw SnapshotError.corrupt("watermark without trades")
+            }
+        } else {
+            let watermarkPane = geometry.pane(of: c.watermarkMs)
+            guard c.watermarkMs == maxEventTimeMs.subtractingSaturated(geometry.latenessMs),
+                closedThrough <= watermarkPane - 1, closedThrough >= watermarkPane - k
+            else {
+                throw SnapshotError.corrupt("watermark \(c.watermarkMs) inconsistent with closed windows")
+            }
+        }
+
+        let symbolCount = Int(try r.read(UInt32.self))
+        guard symbolCount == 0 || maxEventTimeMs != .min else { throw SnapshotError.corrupt("symbols without trades") }
+        for id in 0..<symbolCount {
+            guard let key = SymbolKey(try r.readShortBytes()) else { throw SnapshotError.corrupt("invalid symbol #\(id)") }
+            guard symbols.id(of: key) == nil else { throw SnapshotError.corrupt("symbol \(key) twice") }
+            _ = symbols.intern(key)
+            var state = SymbolWindows(
+                geometry: geometry, settings: SymbolSettings(config: config, symbol: symbols.name(id)),
+                nextWindowStart: try r.read())
+            state.lastDataPane = try r.read()
+            state.carriedClose = try r.readDouble()
+            guard state.nextWindowStart > closedThrough, state.nextWindowStart <= maxPane, state.lastDataPane <= maxPane else {
+                throw SnapshotError.corrupt("\(key): window position outside the watermark's range")
+            }
+            let paneCount = Int(try r.read(UInt16.self))
+            guard paneCount <= state.panes.count else { throw SnapshotError.corrupt("\(key): \(paneCount) panes") }
+            for _ in 0..<paneCount {
+                let pane = try r.readPane()
+                let (limit, overflow) = state.nextWindowStart.addingReportingOverflow(Int64(state.panes.count))
+                guard pane.index >= state.nextWindowStart, overflow || pane.index < limit, pane.count > 0,
+                    pane.index <= state.lastDataPane
+                else {
+                    throw SnapshotError.corrupt("\(key): pane \(pane.index) outside the open range")
+                }
+                let slot = state.slot(of: pane.index)
+                guard state.panes[slot].index == .min else { throw SnapshotError.corrupt("\(key): pane \(pane.index) twice") }
+                state.panes[slot] = pane
+            }
+            let windowCount = Int(try r.read(UInt16.self))
+            guard windowCount <= geometry.baselineWindows else {
+                throw SnapshotError.corrupt("\(key): \(windowCount) baseline windows")
+            }
+            for _ in 0..<windowCount { state.baseline.append(try r.readWindow()) }
+            let cooldownCount = Int(try r.read(UInt8.self))
+            var cooldowns: [AnomalyKind: Int64] = [:]
+            for _ in 0..<cooldownCount {
+                let raw = String(decoding: try r.readShortBytes(), as: UTF8.self)
+                guard let kind = AnomalyKind(rawValue: raw), cooldowns[kind] == nil else {
+                    throw SnapshotError.corrupt("\(key): bad cooldown kind \"\(raw)\"")
+                }
+                cooldowns[kind] = try r.read()
+            }
+            state.cooldowns = Cooldowns(lastAlertedEndMs: cooldowns)
+            states.append(state)
+        }
+        guard r.remaining == 0 else { throw SnapshotError.corrupt("\(r.remaining) unexpected trailing bytes") }
+    }
+}
+
+extension ByteWriter {
+    mutating func write(_ pane: Pane) {
+        write(pane.index)
+        write(pane.count)
+        write(pane.baseVolume)
+        write(pane.quoteVolume)
+        write(pane.takerBuyVolume)
+        write(pane.open)
+        write(pane.high)
+        write(pane.low)
+        write(pane.close)
+        write(pane.firstSequence)
+        write(pane.lastSequence)
+        write(pane.sumSquaredReturns)
+        write(pane.largestTrade)
+        write(pane.minTimeMs)
+        write(pane.maxTimeMs)
+        write(pane.longestGapMs)
+    }
+
+    mutating func write(_ window: WindowFeatures) {
+        write(window.count)
+        write(window.baseVolume)
+        write(window.quoteVolume)
+        write(window.vwap)
+        write(window.open)
+        write(window.high)
+        write(window.low)
+        write(window.close)
+        write(window.logReturn)
+        write(window.volatility)
+        write(window.takerBuyRatio)
+        write(window.largestTrade)
+        write(window.longestGapMs)
+    }
+}
+
+extension ByteReader {
+    mutating func readPane() throws(SnapshotError) -> Pane {
+        var pane = Pane(index: try read())
+        pane.count = try read()
+        pane.baseVolume = try readDouble()
+        pane.quoteVolume = try readDouble()
+        pane.takerBuyVolume = try readDouble()
+        pane.open = try readDouble()
+        pane.high = try readDouble()
+        pane.low = try readDouble()
+        pane.close = try readDouble()
+        pane.firstSequence = try read()
+        pane.lastSequence = try read()
+        pane.sumSquaredReturns = try readDouble()
+        pane.largestTrade = try readDouble()
+        pane.minTimeMs = try read()
+        pane.maxTimeMs = try read()
+        pane.longestGapMs = try read()
+        return pane
+    }
+
+    mutating func readWindow() throws(SnapshotError) -> WindowFeatures {
+        WindowFeatures(
+            count: try read(), baseVolume: try readDouble(), quoteVolume: try readDouble(),
+            vwap: try readDouble(), open: try readDouble(), high: try readDouble(), low: try readDouble(),
+            close: try readDouble(), logReturn: try readDouble(), volatility: try readDouble(),
+            takerBuyRatio: try readDouble(), largestTrade: try readDouble(), longestGapMs: try read())
+    }
+}

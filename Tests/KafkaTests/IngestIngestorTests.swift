@@ -132,6 +132,31 @@ final class IngestIngestorTests: XCTestCase {
         XCTAssertLessThan(clock.sleeps, times.count, "trades in the same millisecond share one wait")
     }
 
+    func testRatePacingSendsASteadyNumberOfRecordsPerSecond() async throws {
+        let clock = SkippingClock()
+        let sink = RecordingSink(clock: clock)
+        var source = try ReplaySource(path: spot.path)
+        let report = try await Ingestor(pacing: .rate(2_000), clock: clock, logger: logger).run(&source, into: sink)
+        XCTAssertEqual(report.produced, 34_419)
+        for (index, sent) in sink.sent.enumerated() {
+            XCTAssertEqual(sent.at, .microseconds(500 * index), "record \(index) goes out at \(index) / 2000 s")
+        }
+    }
+
+    func testAPacingThatIsNotPositiveIsRefusedBeforeSending() async throws {
+        let sink = RecordingSink()
+        var source = try ReplaySource(path: spot.path)
+        for pacing in [Pacing.scaled(0), .rate(-1), .scaled(.infinity)] {
+            do {
+                _ = try await Ingestor(pacing: pacing, clock: SkippingClock(), logger: logger).run(&source, into: sink)
+                XCTFail("\(pacing) should be refused")
+            } catch let error as IngestError {
+                XCTAssertEqual(error.code, .invalidConfig)
+            }
+        }
+        XCTAssertEqual(sink.count, 0)
+    }
+
     func testSimulatorLabelsArePassedOnAsTheStreamReachesThem() async throws {
         var config = SimulatorConfig()
         config.tradesPerSecond = 10

@@ -25,7 +25,6 @@ public struct Ingestor<C: Clock>: Sendable where C.Duration == Duration {
     public var logger: Logger
 
     public init(pacing: Pacing, clock: C, logger: Logger) {
-        precondition(pacing.isValid, "Pacing.scaled needs a positive, finite factor")
         self.pacing = pacing
         self.clock = clock
         self.logger = logger
@@ -34,11 +33,15 @@ public struct Ingestor<C: Clock>: Sendable where C.Duration == Duration {
     /// Sends every record of `source` to `sink`, then finishes the sink.
     /// - Parameter onLabel: receives each anomaly label when the stream reaches its start; it
     ///   may throw to stop the run (e.g. the labels file cannot be written).
-    /// - Throws: `IngestError` `.produceFailed` if the sink refuses a record, the source's read
-    ///   error, or `onLabel`'s error; each after flushing what was sent.
+    /// - Throws: `IngestError` `.invalidConfig` for a pacing factor or rate that is not positive
+    ///   (before anything is sent); `.produceFailed` if the sink refuses a record, the source's
+    ///   read error, or `onLabel`'s error, each after flushing what was sent.
     public func run<Source: TradeSource, Sink: RecordSink>(
         _ source: inout Source, into sink: Sink, onLabel: (AnomalyLabel) throws -> Void = { _ in }
     ) async throws -> IngestReport {
+        guard pacing.isValid else {
+            throw IngestError(.invalidConfig, "pacing \(pacing): the speed factor or rate must be a positive number")
+        }
         var report = IngestReport()
         var perSymbol: [Int] = []
         var record = IngestRecord()
@@ -70,7 +73,7 @@ public struct Ingestor<C: Clock>: Sendable where C.Duration == Duration {
                     report.labels.append(label)
                 }
                 if report.produced & 1023 == 0, Task.isCancelled { throw CancellationError() }
-                if try await !pacer.release(record.timeMs, beforeWaiting: sink.poll) { throw CancellationError() }
+                if await !pacer.release(record.timeMs, beforeWaiting: sink.poll) { throw CancellationError() }
 
                 do {
                     try record.line.withUnsafeBytes { line in
@@ -129,51 +132,5 @@ extension Ingestor where C == ContinuousClock {
     /// An ingestor on the wall clock.
     public init(pacing: Pacing, logger: Logger) {
         self.init(pacing: pacing, clock: ContinuousClock(), logger: logger)
-    }
-}
-
-extension Pacing {
-    var isValid: Bool {
-        switch self {
-        case .max: true
-        case .scaled(let factor): factor.isFinite && factor > 0
-        }
-    }
-}
-
-/// Holds records back until their event time, scaled, has come on the clock.
-struct Pacer<C: Clock> where C.Duration == Duration {
-    let pacing: Pacing
-    let clock: C
-    private var anchor: (instant: C.Instant, timeMs: Int64)?
-    /// Every record with a trade time up to this one may go without looking at the clock.
-    private var releasedThroughMs = Int64.min
-
-    init(pacing: Pacing, clock: C) {
-        self.pacing = pacing
-        self.clock = clock
-    }
-
-    /// Waits until the record at `timeMs` is due; false when the wait was cancelled.
-    mutating func release(_ timeMs: Int64, beforeWaiting: () -> Void) async throws -> Bool {
-        guard case .scaled(let factor) = pacing else { return true }
-        guard timeMs > releasedThroughMs else { return !Task.isCancelled }
-        guard let anchor else {
-            anchor = (clock.now, timeMs)
-            releasedThroughMs = timeMs
-            return !Task.isCancelled
-        }
-        let offsetNanoseconds = Double(timeMs - anchor.timeMs) * 1_000_000 / factor
-        let due = anchor.instant.advanced(by: .nanoseconds(Int64(offsetNanoseconds.rounded())))
-        if due > clock.now {
-            beforeWaiting()
-            do {
-                try await clock.sleep(until: due, tolerance: nil)
-            } catch is CancellationError {
-                return false
-            }
-        }
-        releasedThroughMs = timeMs
-        return !Task.isCancelled
     }
 }

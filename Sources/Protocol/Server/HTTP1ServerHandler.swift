@@ -129,10 +129,13 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
     }
 
+    /// Headers that describe the connection or the framing, which this handler sets itself.
+    private static let framingHeaders: Set<String> = ["content-length", "connection", "keep-alive", "transfer-encoding", "upgrade"]
+
     private func write(context: ChannelHandlerContext, _ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, omitBody: Bool) -> EventLoopFuture<Void> {
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headers.count + 2)
-        for header in response.headers where header.name.lowercased() != "content-length" && header.name.lowercased() != "connection" {
+        for header in response.headers where !Self.framingHeaders.contains(header.name.lowercased()) {
             headers.add(name: header.name, value: header.value)
         }
         headers.add(name: "content-length", value: String(response.body.count))

@@ -142,20 +142,22 @@ class ClusterTestCase: XCTestCase {
     }
 
     /// Runs `vigil detect` over `file` with the cluster's config and returns its anomalies by id.
-    func offlineAnomalies(_ file: String, partitions: Int = 12) throws -> [String: [String: Any]] {
+    func offlineAnomalies(_ file: String, partitions: Int = 12) throws -> [String: OfflineAnomaly] {
         let out = harness.directory.appendingPathComponent("expected-\(UUID().uuidString.prefix(6)).jsonl").path
         _ = try harness.run("detect", ["detect", "--input", file, "--config", configPath, "--partitions", "\(partitions)", "--out", out], timeout: .seconds(300))
         let text = try String(contentsOfFile: out, encoding: .utf8)
-        var byID: [String: [String: Any]] = [:]
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var byID: [String: OfflineAnomaly] = [:]
         for line in text.split(separator: "\n") where !line.isEmpty {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            byID[object["id"] as! String] = object
+            let anomaly = try decoder.decode(OfflineAnomaly.self, from: Data(line.utf8))
+            byID[anomaly.id] = anomaly
         }
         return byID
     }
 
     /// Asserts that the stored anomalies are exactly the offline ones: same ids, kinds, windows and values.
-    func assertSameAnomalies(_ stored: [StoredAnomaly], _ expected: [String: [String: Any]], file: StaticString = #filePath, line: UInt = #line) {
+    func assertSameAnomalies(_ stored: [StoredAnomaly], _ expected: [String: OfflineAnomaly], file: StaticString = #filePath, line: UInt = #line) {
         let storedByID = Dictionary(stored.map { ($0.anomaly.id, $0.anomaly) }, uniquingKeysWith: { a, _ in a })
         XCTAssertEqual(stored.count, storedByID.count, "duplicate ids stored", file: file, line: line)
         let missing = Set(expected.keys).subtracting(storedByID.keys)
@@ -164,13 +166,26 @@ class ClusterTestCase: XCTestCase {
         XCTAssertTrue(extra.isEmpty, "anomalies the cluster stored that `vigil detect` did not find: \(extra.sorted().prefix(10)) of \(extra.count)", file: file, line: line)
         for (id, anomaly) in storedByID {
             guard let offline = expected[id] else { continue }
-            XCTAssertEqual(anomaly.kind.rawValue, offline["kind"] as? String, "kind of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.symbol, offline["symbol"] as? String, "symbol of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.windowStartMs, (offline["window_start_ms"] as? NSNumber)?.int64Value, "window of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.value, (offline["value"] as? NSNumber)?.doubleValue, "value of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.expected, (offline["expected"] as? NSNumber)?.doubleValue, "expected of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.severity.rawValue, offline["severity"] as? String, "severity of \(id)", file: file, line: line)
-            XCTAssertEqual(anomaly.suppressed, offline["suppressed"] as? Bool, "suppressed flag of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.kind.rawValue, offline.kind, "kind of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.symbol, offline.symbol, "symbol of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.windowStartMs, offline.windowStartMs, "window of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.value, offline.value, "value of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.expected, offline.expected, "expected of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.severity.rawValue, offline.severity, "severity of \(id)", file: file, line: line)
+            XCTAssertEqual(anomaly.suppressed, offline.suppressed, "suppressed flag of \(id)", file: file, line: line)
         }
     }
+}
+
+/// One line of `vigil detect --out` (snake_case JSON).
+struct OfflineAnomaly: Decodable {
+    var id: String
+    var symbol: String
+    var kind: String
+    var severity: String
+    var windowStartMs: Int64
+    var windowEndMs: Int64
+    var value: Double
+    var expected: Double
+    var suppressed: Bool
 }

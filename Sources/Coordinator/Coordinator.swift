@@ -1,1 +1,0 @@
-// Coordinator target: see DESIGN.md.

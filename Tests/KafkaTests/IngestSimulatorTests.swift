@@ -176,7 +176,11 @@ final class IngestSimulatorTests: XCTestCase {
 
     /// Each kind shows the move it is named for, measured against the 4 minutes before it.
     func testInjectedAnomaliesHaveDetectableMagnitudes() throws {
-        let (trades, labels) = try generate(config(seed: 11, minutes: 55, perKind: 2))
+        try assertDetectableMagnitudes(seed: 11)
+    }
+
+    func assertDetectableMagnitudes(seed: UInt64) throws {
+        let (trades, labels) = try generate(config(seed: seed, minutes: 55, perKind: 2))
         XCTAssertEqual(labels.count, 12)
         for label in labels {
             let ofSymbol = trades.filter { $0.key == label.symbol }
@@ -189,7 +193,7 @@ final class IngestSimulatorTests: XCTestCase {
             func variancePerMs(_ trades: [Trade], over ms: Double) -> Double {
                 zip(trades, trades.dropFirst()).reduce(0) { $0 + pow(log($1.1.price / $1.0.price), 2) } / ms
             }
-            let context = "\(label.kind.rawValue) on \(label.symbol) at \(label.startMs)"
+            let context = "\(label.kind.rawValue) on \(label.symbol) at \(label.startMs) (seed \(seed))"
             switch label.kind {
             case .priceShock:
                 let moved = try abs(log(XCTUnwrap(after.last?.price) / reference))

@@ -16,7 +16,8 @@ import Logging
 /// - Cancellation: checked before every record in paced runs (a wait is cut short) and every
 ///   1024 records at full speed; the run then stops, flushes, and returns with `cancelled` set.
 /// - Errors: a record the sink refuses, or a source that fails to read, stops the run; what was
-///   already sent is flushed, then the error is thrown with the count produced so far.
+///   already sent is flushed, then the error is thrown (a refused record's error names its line
+///   and how many records went before it).
 public struct Ingestor<C: Clock>: Sendable where C.Duration == Duration {
     public var pacing: Pacing
     public var clock: C

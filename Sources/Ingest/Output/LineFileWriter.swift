@@ -89,7 +89,7 @@ public final class LineFileWriter {
     public func close() throws(IngestError) {
         guard descriptor >= 0 else { return }
         defer {
-            _ = Glibc.close(descriptor)
+            closeDescriptor(descriptor)
             descriptor = -1
         }
         try flush()
@@ -103,4 +103,9 @@ public final class LineFileWriter {
 /// The C library's message for an `errno` value.
 func systemError(_ code: Int32) -> String {
     String(cString: strerror(code))
+}
+
+/// `close(2)`, callable from types that have a `close()` method of their own.
+func closeDescriptor(_ descriptor: Int32) {
+    _ = close(descriptor)
 }

@@ -65,7 +65,7 @@ public final class ReplaySource: TradeSource {
     /// Closes the file; `next(into:)` then returns false.
     public func close() {
         guard descriptor >= 0 else { return }
-        _ = Glibc.close(descriptor)
+        closeDescriptor(descriptor)
         descriptor = -1
         atEndOfFile = true
         start = end

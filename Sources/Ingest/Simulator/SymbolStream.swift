@@ -75,12 +75,12 @@ struct SymbolStream: Sendable {
         self.anomalies = anomalies
 
         draws = RandomDraws(seed: config.seed, stream: stream)
+        // Start in the regime's stationary distribution: busy a quarter of the time.
         busy = draws.chance(Self.busyMeanMs / (Self.calmMeanMs + Self.busyMeanMs))
-        regimeEndMs = 0
+        regimeEndMs = draws.exponential() * (busy ? Self.busyMeanMs : Self.calmMeanMs)
         logPrice = log(profile.basePrice)
         lastBuy = draws.chance(0.5)
         nextTradeID = 100_000_000 + UInt64(draws.index(below: 900_000_000))
-        regimeEndMs = draws.exponential() * (busy ? Self.busyMeanMs : Self.calmMeanMs)
         scheduleNextTrade(after: 0)
     }
 

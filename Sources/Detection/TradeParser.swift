@@ -67,11 +67,36 @@ private enum Field {
     }
 }
 
-/// Exact powers of ten representable as `Double`.
-private let powersOfTen: [Double] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-]
+/// `10^n` for `0...22`, the powers of ten a `Double` holds exactly. A switch, not a global
+/// array: no lazy-initialisation check or bounds check on the hot path.
+@inline(__always)
+private func powerOfTen(_ n: Int) -> Double {
+    switch n {
+    case 0: 1e0
+    case 1: 1e1
+    case 2: 1e2
+    case 3: 1e3
+    case 4: 1e4
+    case 5: 1e5
+    case 6: 1e6
+    case 7: 1e7
+    case 8: 1e8
+    case 9: 1e9
+    case 10: 1e10
+    case 11: 1e11
+    case 12: 1e12
+    case 13: 1e13
+    case 14: 1e14
+    case 15: 1e15
+    case 16: 1e16
+    case 17: 1e17
+    case 18: 1e18
+    case 19: 1e19
+    case 20: 1e20
+    case 21: 1e21
+    default: 1e22
+    }
+}
 
 private struct TradeScanner {
     let base: UnsafeRawPointer
@@ -335,51 +360,75 @@ private struct TradeScanner {
         }
     }
 
+    /// Index of the first byte that is not `0` at or after `i`.
     @inline(__always)
-    mutating func digit() -> UInt64? {
-        guard pos < end else { return nil }
-        let d = byte(pos) &- UInt8(ascii: "0")
-        return d < 10 ? UInt64(d) : nil
+    func zerosEnd(from i: Int) -> Int {
+        var j = i
+        while j < end, byte(j) == UInt8(ascii: "0") { j += 1 }
+        return j
+    }
+
+    /// Scans the digits starting at `i`, accumulating them into `value`; returns the index of
+    /// the first non-digit. Eight digits at a time where it can (SWAR, as simdjson does):
+    /// timestamps and exchange decimals are 10 to 16 digits long. Callers bound the number of
+    /// digits they accept (18), so the wrapping arithmetic never wraps on an accepted value.
+    @inline(__always)
+    func scanDigits(from i: Int, into value: inout UInt64) -> Int {
+        var j = i
+        while j + 8 <= end {
+            let chunk = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: j, as: UInt64.self))
+            // All eight bytes in 0x30...0x39?
+            let high = chunk & 0xF0F0_F0F0_F0F0_F0F0
+            let carried = ((chunk &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4
+            guard high | carried == 0x3333_3333_3333_3333 else { break }
+            var v = chunk &- 0x3030_3030_3030_3030
+            v = (v &* 10) &+ (v >> 8)
+            v = (((v & 0x0000_00FF_0000_00FF) &* 0x000F_4240_0000_0064)
+                &+ (((v >> 16) & 0x0000_00FF_0000_00FF) &* 0x0000_2710_0000_0001)) >> 32
+            value = value &* 100_000_000 &+ v
+            j += 8
+        }
+        while j < end {
+            let d = byte(j) &- UInt8(ascii: "0")
+            if d >= 10 { break }
+            value = value &* 10 &+ UInt64(d)
+            j += 1
+        }
+        return j
     }
 
     /// A decimal, bare or quoted: `-?digits(.digits)?([eE][+-]?digits)?`.
+    @inline(__always)
     mutating func parseDecimal(field: UInt8) throws(TradeParseError) -> Double {
         guard pos < end else { throw fail(.truncated) }
         let quoted = byte(pos) == UInt8(ascii: "\"")
         if quoted { pos += 1 }
         guard pos < end else { throw fail(.truncated) }
-        var negative = false
-        if byte(pos) == UInt8(ascii: "-") {
-            negative = true
-            pos += 1
-        }
+        let negative = byte(pos) == UInt8(ascii: "-")
+        if negative { pos += 1 }
+
+        // Leading zeros are not significant; everything after the first non-zero digit is.
+        let integerStart = pos
+        let integerSignificant = zerosEnd(from: integerStart)
         var mantissa: UInt64 = 0
-        var significant = 0
+        let integerEnd = scanDigits(from: integerSignificant, into: &mantissa)
+        pos = integerEnd
+        guard integerEnd > integerStart else { throw failHere(.expectedDecimal, field) }
+        var significant = integerEnd - integerSignificant
+        guard significant <= 18 else { throw fail(.numberTooLarge, field) }
+
         var fractionDigits = 0
-        var integerDigits = 0
-        while let d = digit() {
-            if mantissa != 0 || d != 0 {
-                significant += 1
-                guard significant <= 18 else { throw fail(.numberTooLarge, field) }
-                mantissa = mantissa * 10 + d
-            }
-            integerDigits += 1
-            pos += 1
-        }
-        guard integerDigits > 0 else { throw failHere(.expectedDecimal, field) }
         if pos < end, byte(pos) == UInt8(ascii: ".") {
-            pos += 1
-            while let d = digit() {
-                if mantissa != 0 || d != 0 {
-                    significant += 1
-                    guard significant <= 18 else { throw fail(.numberTooLarge, field) }
-                    mantissa = mantissa * 10 + d
-                }
-                fractionDigits += 1
-                pos += 1
-            }
+            let fractionStart = pos + 1
+            let fractionSignificant = significant == 0 ? zerosEnd(from: fractionStart) : fractionStart
+            let fractionEnd = scanDigits(from: fractionSignificant, into: &mantissa)
+            pos = fractionEnd
+            fractionDigits = fractionEnd - fractionStart
             guard fractionDigits > 0 else { throw failHere(.expectedDecimal, field) }
+            significant += fractionEnd - fractionSignificant
+            guard significant <= 18 else { throw fail(.numberTooLarge, field) }
         }
+
         var exponent = 0
         if pos < end, byte(pos) | 0x20 == UInt8(ascii: "e") {
             pos += 1
@@ -388,15 +437,13 @@ private struct TradeScanner {
                 exponentNegative = byte(pos) == UInt8(ascii: "-")
                 pos += 1
             }
-            var exponentDigits = 0
-            while let d = digit() {
-                exponentDigits += 1
-                guard exponentDigits <= 4 else { throw fail(.numberTooLarge, field) }
-                exponent = exponent * 10 + Int(d)
-                pos += 1
-            }
+            var magnitude: UInt64 = 0
+            let exponentEnd = scanDigits(from: pos, into: &magnitude)
+            let exponentDigits = exponentEnd - pos
+            pos = exponentEnd
             guard exponentDigits > 0 else { throw failHere(.expectedDecimal, field) }
-            if exponentNegative { exponent = -exponent }
+            guard exponentDigits <= 4 else { throw fail(.numberTooLarge, field) }
+            exponent = exponentNegative ? -Int(magnitude) : Int(magnitude)
         }
         if quoted {
             guard pos < end else { throw fail(.truncated) }
@@ -406,34 +453,29 @@ private struct TradeScanner {
         if mantissa == 0 { return 0 }
         let scale = exponent - fractionDigits
         guard scale >= -22, scale <= 22 else { throw fail(.numberTooLarge, field) }
-        let magnitude = scale >= 0 ? Double(mantissa) * powersOfTen[scale] : Double(mantissa) / powersOfTen[-scale]
+        let magnitude = scale >= 0 ? Double(mantissa) * powerOfTen(scale) : Double(mantissa) / powerOfTen(-scale)
         return negative ? -magnitude : magnitude
     }
 
     /// A JSON integer of at most 18 digits.
+    @inline(__always)
     mutating func parseInteger(field: UInt8) throws(TradeParseError) -> Int64 {
         guard pos < end else { throw fail(.truncated) }
-        var negative = false
-        if byte(pos) == UInt8(ascii: "-") {
-            negative = true
-            pos += 1
-        }
-        var value: Int64 = 0
-        var digits = 0
-        while let d = digit() {
-            digits += 1
-            guard digits <= 18 else { throw fail(.numberTooLarge, field) }
-            value = value * 10 + Int64(d)
-            pos += 1
-        }
-        guard digits > 0 else { throw failHere(.expectedInteger, field) }
+        let negative = byte(pos) == UInt8(ascii: "-")
+        if negative { pos += 1 }
+        let digitsStart = pos
+        var value: UInt64 = 0
+        let digitsEnd = scanDigits(from: digitsStart, into: &value)
+        pos = digitsEnd
+        guard digitsEnd > digitsStart else { throw failHere(.expectedInteger, field) }
+        guard digitsEnd - digitsStart <= 18 else { throw fail(.numberTooLarge, field) }
         if pos < end {
             switch byte(pos) {
             case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): throw fail(.expectedInteger, field)
             default: break
             }
         }
-        return negative ? -value : value
+        return negative ? -Int64(value) : Int64(value)
     }
 
     mutating func parseBoolean(field: UInt8) throws(TradeParseError) -> Bool {

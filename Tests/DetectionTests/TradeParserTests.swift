@@ -129,6 +129,34 @@ final class TradeParserTests: XCTestCase {
         assertFails(#"{"x":tru"#, .truncated)
     }
 
+    func testDigitRunsOfEveryLength() throws {
+        // Integers and decimals of 1 to 18 digits cross the eight-digits-at-a-time path at every
+        // alignment; results must equal the standard library's correctly rounded conversions.
+        var rng = SplitMix64(seed: 8)
+        for length in 1...18 {
+            for _ in 0..<50 {
+                var digits = String(Int.random(in: 1...9, using: &rng))
+                for _ in 1..<length { digits += String(Int.random(in: 0...9, using: &rng)) }
+                let record = #"{"s":"A","p":"1","q":"1","T":\#(digits),"t":-\#(digits)}"#
+                let trade = try TradeParser.parse(record)
+                XCTAssertEqual(trade.eventTimeMs, Int64(digits), digits)
+                XCTAssertEqual(trade.tradeID, -Int64(digits)!, digits)
+                if length <= 15 {
+                    let point = Int.random(in: 1...length, using: &rng)
+                    let decimal = String(digits.prefix(point)) + (point < length ? "." + digits.dropFirst(point) : "")
+                    XCTAssertEqual(try TradeParser.parse(#"{"s":"A","p":"\#(decimal)","q":1,"T":1}"#).price, Double(decimal), decimal)
+                }
+            }
+        }
+        // Bytes just outside '0'...'9' end a run wherever they fall in an eight-byte chunk.
+        for neighbour in ["/", ":", "?", " "] {
+            for at in 1...17 {
+                let number = String(repeating: "7", count: at) + neighbour + "1"
+                XCTAssertThrowsError(try TradeParser.parse(#"{"s":"A","p":1,"q":1,"T":\#(number)}"#), number)
+            }
+        }
+    }
+
     func testMissingRequiredFields() {
         for key in ["s", "p", "q", "T"] {
             assertFails(with(key, nil), .missingField, field: Character(key), reason: "missing field \(key)")

@@ -151,7 +151,7 @@ struct DemoFeeder: Service {
         config.tradesPerSecond = rate
         config.startMs = wallClockMs() - 10 * 60_000
         config.durationMs = 7 * 86_400_000
-        config.anomalies.perKind = 10_000
+        config.anomalies.perKind = 1_000  // about one a minute for four days
         config.anomalies.everyMs = 40_000
         config.anomalies.quietMs = 150_000
         var market = try MarketSimulator(config: config)
@@ -191,7 +191,8 @@ struct AnomalyPrinter: Service {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await anomaly in stream {
+                    // Repeats inside the cooldown are stored, not alerted: the progress line counts them.
+                    for await anomaly in stream where !anomaly.suppressed {
                         print(Self.line(anomaly))
                         flushStandardOutput()
                     }

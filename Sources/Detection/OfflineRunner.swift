@@ -3,14 +3,18 @@
 ///
 /// Each non-empty line is one record (a trailing `\r` is dropped; lines of only whitespace are
 /// skipped and numbered nowhere). A record goes to the partition Kafka's default partitioner
-/// gives its symbol (`Murmur2Partitioner` over the uppercased symbol bytes, which is what the
-/// ingest producer must key by for the results to match the cluster), and offsets are numbered
-/// per partition from 0 in file order. One `PartitionProcessor` runs per partition, so the
-/// anomalies equal the cluster's for the same partition count.
+/// gives its key (`Murmur2Partitioner` over `TradeKey.symbolRange`, the symbol bytes as
+/// written, which is what the ingest producer keys by), and offsets are numbered per partition
+/// from 0 in file order. One `PartitionProcessor` runs per partition, so the anomalies equal
+/// the cluster's for the same partition count.
 ///
-/// A line that does not parse as a trade has no reliable symbol, so it goes to partition 0,
-/// where it is counted and reported as malformed (once). It takes an offset there as it would
-/// if it had been produced to partition 0.
+/// A line that is not a valid trade but has a usable symbol goes to its symbol's partition and
+/// is reported there as malformed, as in the cluster. A line without a usable symbol has no
+/// partition to go to: it goes to partition 0 and is counted and reported there as malformed,
+/// so that every line is accounted for (`records == consumed`, summed over partitions). Note
+/// that `vigil ingest replay` does not produce such lines at all, so a file that has them gives
+/// partition 0 later offsets here than in the cluster (anomaly ids and values are unaffected,
+/// their `offset` field is).
 ///
 /// Streaming: `feed` takes chunks of any size (lines may straddle chunks); only a partial
 /// last line is buffered, so a file of millions of lines needs no array of lines.
@@ -95,12 +99,14 @@ public struct OfflineRunner: Sendable {
         guard line.contains(where: { !Self.isWhitespace($0) }) else { return }
         let parsed = Result { () throws(TradeParseError) -> Trade in try TradeParser.parse(line) }
         let partition: Int32
-        switch parsed {
-        case .success(let trade):
+        if let key = TradeKey.symbolRange(in: line) {
+            partition = Murmur2Partitioner.partition(key: line[key], partitionCount: partitionCount)
+        } else if case .success(let trade) = parsed {
+            // Valid JSON the lenient key rule misses (e.g. a carriage return before the colon).
             partition = trade.symbol.withUnsafeBytes {
                 Murmur2Partitioner.partition(key: $0, partitionCount: partitionCount)
             }
-        case .failure:
+        } else {
             partition = 0
         }
         let index = Int(partition)

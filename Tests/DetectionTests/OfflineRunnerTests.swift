@@ -54,14 +54,14 @@ final class OfflineRunnerTests: XCTestCase {
         for line in lines { file += line + [UInt8(ascii: "\n")] }
         let report = run(file, partitions: 5, config: config, chunk: 999)
 
-        // The cluster: records keyed by symbol into 5 partitions, one processor per partition.
+        // The cluster: records keyed by their symbol bytes into 5 partitions (malformed ones
+        // included, as the producer keys them), one processor per partition.
         var drivers = (0..<5).map { Driver(config, partition: Int32($0)) }
         for line in lines {
-            let partition = (try? TradeParser.parse(line)).map {
-                Murmur2Partitioner.partition(key: $0.symbol.bytes, partitionCount: 5)
-            } ?? 0
-            drivers[Int(partition)].send(line)
+            let key = try XCTUnwrap(line.withUnsafeBytes { buffer in TradeKey.symbolRange(in: buffer).map { Array(buffer[$0]) } })
+            drivers[Int(Murmur2Partitioner.partition(key: key, partitionCount: 5))].send(line)
         }
+        XCTAssertGreaterThan(drivers.reduce(0) { $0 + $1.processor.stats.malformed }, 0)
         let anomalies = drivers.flatMap(\.output.anomalies)
         XCTAssertFalse(anomalies.isEmpty)
         XCTAssertEqual(Set(report.anomalies.map(\.id)), Set(anomalies.map(\.id)))
@@ -84,6 +84,33 @@ final class OfflineRunnerTests: XCTestCase {
         XCTAssertEqual(report.malformed.map(\.partition), [0], "unparseable lines go to partition 0")
         XCTAssertEqual(report.malformed.first?.reason, "not an object")
         XCTAssertEqual(report.malformed.first?.excerpt, "not json")
+    }
+
+    func testMalformedLinesWithASymbolGoToTheSymbolsPartition() {
+        // BTCUSDT is partition 2 of 4; a bad price does not change where the record is read.
+        let text = #"{"s":"BTCUSDT","p":"oops","q":"1","T":1}"# + "\n" + #"{"p":"1","q":"1","T":1}"# + "\n"
+        var runner = OfflineRunner(partitionCount: 4, config: testConfig())
+        runner.feed(Array(text.utf8))
+        let report = runner.finish()
+        XCTAssertEqual(report.malformed.map(\.partition), [0, 2])
+        XCTAssertEqual(report.malformed.map(\.reason), ["missing field s", "field p: expected decimal"])
+        XCTAssertEqual(report.partitions.map(\.malformed), [1, 0, 1, 0])
+    }
+
+    func testTradeKeyIsTheSymbolAsWritten() {
+        func key(_ record: String) -> String? {
+            Array(record.utf8).withUnsafeBytes { buffer in
+                TradeKey.symbolRange(in: buffer).map { String(decoding: buffer[$0], as: UTF8.self) }
+            }
+        }
+        XCTAssertEqual(key(tradeJSON("ETHUSDT", t: 1, p: "1")), "ETHUSDT")
+        XCTAssertEqual(key("{\"T\":1, \"s\" :\t\"btcusdt\"}"), "btcusdt", "not uppercased: the producer's key")
+        XCTAssertNil(key(#"{"s":"BTC\"USDT"}"#))
+        XCTAssertNil(key(#"{"s":""}"#))
+        XCTAssertNil(key(#"{"s":123}"#))
+        XCTAssertNil(key("{\"s\":\"\(String(repeating: "A", count: 33))\"}"))
+        XCTAssertNil(key(#"{"s":"BTC"#))
+        XCTAssertNil(key(""))
     }
 
     func testZeroPartitionsActsAsOne() {

@@ -7,9 +7,9 @@ import Darwin
 /// The trades of one simulated symbol, in event-time order.
 ///
 /// - Arrivals: a Poisson process whose rate switches between a calm and a busy regime
-///   (Markov-modulated, exponential dwell times), times the multiplier of any anomaly phase in
-///   progress. Between rate changes the process is memoryless, so the exact next arrival is drawn
-///   by restarting the exponential clock at each change point.
+///   (Markov-modulated, exponential dwell times); during an anomaly phase the phase's multiplier
+///   of the normal rate applies instead. Between rate changes the process is memoryless, so the
+///   exact next arrival is drawn by restarting the exponential clock at each change point.
 /// - Price: geometric Brownian motion of the mid price in event time, plus the log offset of the
 ///   anomaly in progress, plus mean-reverting whipsaw noise during volatility bursts. Buyers take
 ///   the ask and sellers the bid, one tick apart, so trades bounce between them as on an exchange.
@@ -144,8 +144,9 @@ struct SymbolStream: Sendable {
         while true {
             let anomalyBoundary = nextAnomalyBoundary
             let boundary = min(regimeEndMs, anomalyBoundary, endMs)
-            let rate = baseRatePerMs * (busy ? Self.busyMultiplier : Self.calmMultiplier)
-                * (currentPhase?.rateMultiplier ?? 1)
+            // An anomaly sets the pace by itself: its multiplier replaces the regime's, so that
+            // its volume stands out by the same factor whichever regime it fell in.
+            let rate = baseRatePerMs * (currentPhase?.rateMultiplier ?? (busy ? Self.busyMultiplier : Self.calmMultiplier))
             if rate > 0 {
                 let candidate = now + draws.exponential() / rate
                 if candidate < boundary {

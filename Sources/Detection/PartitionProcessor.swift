@@ -19,13 +19,34 @@
 ///   nothing. `T == watermark` is on time.
 ///
 /// ## Which windows are evaluated
-/// - The partition's first trade defines its origin: windows that start before
-///   `T0 - allowedLatenessMs` (the first watermark) are never evaluated, since the partition was
-///   not observed for their whole span.
+/// - The partition's first trade defines its origin: windows that start before the pane (slide)
+///   holding the first watermark `T0 - allowedLatenessMs` are never evaluated, since the
+///   partition was not observed for their whole span. Every on-time trade lies at or after that
+///   pane, so none is left out of every evaluated window.
 /// - A symbol's windows start with the earliest window (after the origin) that holds its first
 ///   trade. From then on every window is closed in turn up to the watermark, empty ones too: no
 ///   trades is information. An empty window carries the last close as its prices.
 /// - Symbols are handled in first-seen order, each closing its due windows in time order.
+///
+/// ## Detectors, policy, severity, quality, cooldown
+/// Each closed window is compared with its symbol's baseline (the last `baselineWindows`
+/// closed windows) before joining it, once the baseline holds `minHistory` windows. A z-score
+/// is `(x - median) / scale` with `scale = max(1.4826 * MAD, 0.1 * |median|, 1e-4)`: robust to
+/// the spikes it must find, and floored so that a flat baseline gives no infinite z-score
+/// (a flat price alerts at threshold x 1 basis point).
+/// - `price_shock`: z-score of the log return, either direction; `volatility_shock`: z-score of
+///   the realized volatility, upward only; both fire at `|z| >= zScoreThreshold(for:)`.
+/// - `volume_spike`: quote volume / baseline median quote volume `>= volumeSpikeRatio(for:)`,
+///   with at least `volumeSpikeMinTrades` trades in the window; no ratio when the median is 0.
+/// - Policy: `any` reports every firing detector, `zscore` and `volume` their own. `filtered`
+///   ("z-score AND Isolation Forest") behaves exactly like `zscore` until the forest exists;
+///   `isolation_forest` and `patterns` report nothing yet.
+/// - Severity from `|score| / threshold` through `severityCuts` (default 1.5x, 2x, 3x). Quality:
+///   high when two or more detectors fire on the window, medium when this one fired at >= 1.5x
+///   its threshold, else low.
+/// - Cooldown per (symbol, kind) in event time: an anomaly whose window ends less than
+///   `cooldownMs` after the window of the last alerted one of its kind is reported with
+///   `suppressed = true`.
 ///
 /// ## Long silences
 /// When the watermark jumps far (hours without trades for a symbol, or a time jump in the

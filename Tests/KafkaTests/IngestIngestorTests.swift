@@ -4,10 +4,10 @@ import Logging
 import Synchronization
 import XCTest
 
-@testable import Ingest
+import Ingest
 
 /// A clock whose sleeps return at once, moving time to the deadline: paced runs take no real time.
-final class SkippingClock: Clock, Sendable {
+private final class SkippingClock: Clock, Sendable {
     struct Instant: InstantProtocol {
         var offset: Duration
         func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
@@ -30,7 +30,7 @@ final class SkippingClock: Clock, Sendable {
 }
 
 /// Keeps what it is sent in memory, with the time of the clock it is given, and can refuse a record.
-final class RecordingSink: RecordSink, Sendable {
+private final class RecordingSink: RecordSink, Sendable {
     struct Sent: Equatable {
         var key: String
         var value: String

@@ -2,7 +2,7 @@ import Foundation
 import Kafka
 import XCTest
 
-@testable import Ingest
+import Ingest
 
 /// The ingestor against the embedded broker, with real librdkafka clients on both ends.
 final class IngestKafkaTests: KafkaTestCase {

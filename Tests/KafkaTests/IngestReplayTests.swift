@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-@testable import Ingest
+import Ingest
 
 /// `ReplaySource`: chunked line splitting, keys and times, and what it skips.
 final class IngestReplayTests: XCTestCase {

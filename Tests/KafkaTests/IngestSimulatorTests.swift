@@ -2,7 +2,7 @@ import Detection
 import Foundation
 import XCTest
 
-@testable import Ingest
+import Ingest
 
 /// The simulator: determinism, the trade format, the market's statistics, and the injected anomalies.
 final class IngestSimulatorTests: XCTestCase {

@@ -24,5 +24,10 @@ test: deps test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+## Throughput, latency and memory against this machine's own limit (release build; not part of test).
+bench: deps
+	$(SWIFT) build -c release --product vigil
+	.build/release/vigil bench
+
 clean:
 	rm -rf .build

@@ -1,0 +1,475 @@
+import ArgumentParser
+import Coordinator
+import Detection
+import Foundation
+import Histogram
+import Ingest
+import Kafka
+import Logging
+import Protocol
+
+/// `make bench`: throughput, latency and memory, each against the machine's own limit measured
+/// in the same run (raw librdkafka consume rate from the embedded broker).
+///
+/// Prints one `name=value unit` line per figure and a summary against the targets. Never part
+/// of `make test`: timings on shared machines are for benchmarks, not assertions.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput, latency and memory on this machine (run by `make bench`, release build).")
+
+    @Option(name: .long, help: "Trades in the throughput topic.") var trades: Int = 2_000_000
+    @Option(name: .long, help: "Trades per second for the latency run.") var latencyRate: Double = 50_000
+    @Option(name: .long, help: "Length of the latency run.") var latencyDuration: String = "40s"
+    @Option(name: .long, help: "Trades spread over 2,000 symbols for the memory and checkpoint runs.") var wideTrades: Int = 600_000
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        var logger = logging.bootstrap(label: "vigil.bench")
+        if logging.logLevel == nil { logger.logLevel = .warning }
+        let report = BenchReport()
+        report.header()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let broker = try EmbeddedBroker(topic: "bench", partitions: 12, logger: logger)
+        defer { broker.shutdown() }
+
+        // 1. The data set: simulated trades of 5 symbols, in memory.
+        let data = try TradeBuffer.simulate(count: trades, symbols: SymbolProfile.defaults, rate: 1_000, seed: 11)
+        report.line("bench_trades", Double(data.count), "trades", decimals: 0)
+
+        // 2. Load the topic. The embedded broker keeps ~5 MiB a partition, so trades are spread
+        // round-robin over all 12 partitions (5 keys would fill 5) and compressed with zstd.
+        let produceRate = try BenchSteps.produce(data, topic: "bench", partitioner: .roundRobin(12), brokers: broker.bootstrap, logger: logger)
+        report.line("produce_msgs_per_s", produceRate, "msgs/s", decimals: 0)
+
+        // 3. The machine's limit: raw batch consume, no processing.
+        let limit = try BenchSteps.rawConsume(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, logger: logger)
+        report.line("limit_consume_msgs_per_s", limit, "msgs/s", decimals: 0)
+
+        // 4. Offline detection, one thread.
+        let offline = BenchSteps.offlineDetect(data)
+        report.line("detect_offline_trades_per_s", offline.rate, "trades/s", decimals: 0)
+        report.line("detect_offline_cpu_ns_per_trade", offline.cpuNsPerTrade, "ns", decimals: 0)
+
+        // 5. One worker process over the pre-loaded topic, first record to last.
+        let worker = try await BenchSteps.workerRun(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, directory: directory, logger: logger)
+        report.line("worker_trades_per_s", worker.rate, "trades/s", decimals: 0)
+        report.line("worker_vs_limit", worker.rate / limit, "ratio", decimals: 2)
+        report.line("worker_cpu_ns_per_trade", worker.cpuNsPerTrade, "ns", decimals: 0)
+        report.line("worker_rss_mb_5_symbols", worker.rssMB, "MB", decimals: 1)
+
+        // 6. Latency at a steady rate: trade that closes a window produced → anomaly committed.
+        try broker.createTopic("latency", partitions: 12)
+        let latency = try await BenchSteps.latencyRun(
+            rate: latencyRate, duration: .milliseconds(try durationFlag(latencyDuration, flag: "--latency-duration")),
+            brokers: broker.bootstrap, directory: directory, logger: logger)
+        report.line("detect_latency_samples", Double(latency.samples), "anomalies", decimals: 0)
+        report.line("detect_latency_p50_ms", latency.p50, "ms", decimals: 1)
+        report.line("detect_latency_p99_ms", latency.p99, "ms", decimals: 1)
+        report.line("latency_run_trades_per_s", latency.achievedRate, "trades/s", decimals: 0)
+
+        // 7. 2,000 symbols: worker memory, and checkpoint cost.
+        let wideProfiles = (0..<2_000).map { i in
+            SymbolProfile(symbol: "SYM\(i)USDT", basePrice: 10 + Double(i % 97), priceDecimals: 3, quantityDecimals: 3,
+                          annualVolatility: 0.6, activity: 1, medianQuantity: 2)
+        }
+        let wide = try TradeBuffer.simulate(count: wideTrades, symbols: wideProfiles, rate: 2_000, seed: 12)
+        try broker.createTopic("wide", partitions: 12)
+        _ = try BenchSteps.produce(wide, topic: "wide", partitioner: .byKey, brokers: broker.bootstrap, logger: logger)
+        let wideWorker = try await BenchSteps.workerRun(topic: "wide", partitions: 12, expected: wide.count, brokers: broker.bootstrap, directory: directory, logger: logger)
+        report.line("worker_rss_mb_2000_symbols", wideWorker.rssMB, "MB", decimals: 1)
+        let checkpoint = BenchSteps.checkpointCost(wide)
+        report.line("checkpoint_ms_2000_symbols", checkpoint.snapshotMs, "ms", decimals: 2)
+        report.line("checkpoint_bytes_2000_symbols", Double(checkpoint.bytes), "bytes", decimals: 0)
+        report.line("checkpoint_stall_ms_max", checkpoint.stallMaxMs, "ms", decimals: 2)
+
+        report.summary(targets: [
+            ("worker_trades_per_s", ">=", 1_000_000),
+            ("worker_vs_limit", ">=", 0.4),
+            ("detect_offline_trades_per_s", ">=", 3_000_000),
+            ("detect_latency_p99_ms", "<=", 20),
+            ("worker_rss_mb_5_symbols", "<=", 100),
+            ("worker_rss_mb_2000_symbols", "<=", 250),
+            ("checkpoint_ms_2000_symbols", "<=", 50),
+            ("checkpoint_stall_ms_max", "<=", 5),
+        ])
+    }
+}
+
+/// Collects figures and prints them as `name=value unit`.
+final class BenchReport {
+    private var values: [String: Double] = [:]
+
+    func header() {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "unknown cpu"
+        print("# vigil bench on \(ProcessInfo.processInfo.activeProcessorCount) cores (\(cpu)), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB, \(isoTime(ms: wallClockMs()))")
+        flushStandardOutput()
+    }
+
+    func line(_ name: String, _ value: Double, _ unit: String, decimals: Int) {
+        values[name] = value
+        print("\(name)=\(String(format: "%.\(decimals)f", value)) \(unit)")
+        flushStandardOutput()
+    }
+
+    func summary(targets: [(String, String, Double)]) {
+        print("# summary")
+        var met = 0
+        for (name, op, target) in targets {
+            guard let value = values[name] else { continue }
+            let ok = op == ">=" ? value >= target : value <= target
+            if ok { met += 1 }
+            print("#   \(ok ? "met " : "MISS") \(name)=\(String(format: "%.2f", value)) (target \(op) \(target))")
+        }
+        print("# \(met) of \(targets.count) targets met")
+    }
+}
+
+/// Trades as JSON lines in one buffer, with where each line and its key lie.
+struct TradeBuffer {
+    var bytes: [UInt8] = []
+    var lines: [Range<Int>] = []
+    var keys: [Range<Int>] = []
+    var times: [Int64] = []
+    var count: Int { lines.count }
+
+    static func simulate(count: Int, symbols: [SymbolProfile], rate: Double, seed: UInt64) throws -> TradeBuffer {
+        var config = SimulatorConfig()
+        config.seed = seed
+        config.symbols = symbols
+        config.tradesPerSecond = rate
+        config.durationMs = Int64(Double(count) / rate * 1_000 * 1.2) + 60_000
+        config.anomalies.perKind = 0
+        var market = try MarketSimulator(config: config)
+        var buffer = TradeBuffer()
+        buffer.bytes.reserveCapacity(count * 130)
+        buffer.lines.reserveCapacity(count)
+        var record = IngestRecord()
+        while buffer.count < count, market.next(into: &record) {
+            let start = buffer.bytes.count
+            buffer.bytes.append(contentsOf: record.line)
+            buffer.lines.append(start..<buffer.bytes.count)
+            buffer.keys.append((start + record.keyRange.lowerBound)..<(start + record.keyRange.upperBound))
+            buffer.times.append(record.timeMs)
+            buffer.bytes.append(0x0A)
+        }
+        return buffer
+    }
+}
+
+enum BenchSteps {
+    enum Partitioner { case roundRobin(Int32), byKey }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func produce(_ data: TradeBuffer, topic: String, partitioner: Partitioner, brokers: String, logger: Logger) throws -> Double {
+        let producer = try KafkaProducer(brokers: brokers, properties: [
+            "compression.type": "zstd", "linger.ms": "50", "batch.num.messages": "10000", "batch.size": "4000000",
+            "queue.buffering.max.messages": "1000000", "queue.buffering.max.kbytes": "2000000",
+        ], logger: logger)
+        defer { producer.close() }
+        let started = ContinuousClock.now
+        try data.bytes.withUnsafeBytes { all in
+            for i in 0..<data.count {
+                let value = UnsafeRawBufferPointer(rebasing: all[data.lines[i]])
+                let key = UnsafeRawBufferPointer(rebasing: all[data.keys[i]])
+                switch partitioner {
+                case .roundRobin(let n): try producer.produce(topic: topic, key: key, value: value, partition: Int32(i) % n)
+                case .byKey: try producer.produce(topic: topic, key: key, value: value)
+                }
+            }
+        }
+        let counts = try producer.flush(timeoutMs: 120_000)
+        guard counts.failed == 0 else { throw CLIError("bench: \(counts.failed) records failed to produce: \(counts.firstError ?? "?")") }
+        return Double(data.count) / seconds(ContinuousClock.now - started)
+    }
+
+    static func rawConsume(topic: String, partitions: Int32, expected: Int, brokers: String, logger: Logger) throws -> Double {
+        let consumer = try KafkaConsumer(brokers: brokers, properties: ["group.id": "vigil-bench-raw"], logger: logger)
+        defer { consumer.close() }
+        for p in 0..<partitions {
+            let marks = try consumer.queryWatermarks(topic: topic, partition: p, timeoutMs: 5_000)
+            if marks.low > 0 {
+                throw CLIError("bench: partition \(p) of \(topic) lost \(marks.low) records to the embedded broker's retention; use fewer --trades")
+            }
+        }
+        try consumer.assign(topic: topic, partitions: (0..<partitions).map { ($0, KafkaOffset.beginning) })
+        var seen = 0
+        var bytes = 0
+        var started: ContinuousClock.Instant?
+        let deadline = ContinuousClock.now + .seconds(120)
+        while seen < expected && ContinuousClock.now < deadline {
+            _ = consumer.poll(max: 10_000, timeoutMs: 100, { record in
+                if started == nil { started = .now }
+                seen += 1
+                bytes &+= record.value.count
+            }, onError: { _ in })
+        }
+        guard seen >= expected, let started else { throw CLIError("bench: consumed \(seen) of \(expected) records") }
+        return Double(seen) / seconds(ContinuousClock.now - started)
+    }
+
+    static func offlineDetect(_ data: TradeBuffer) -> (rate: Double, cpuNsPerTrade: Double) {
+        var runner = OfflineRunner(partitionCount: 12, config: DetectionConfig())
+        let cpu0 = cpuSeconds()
+        let started = ContinuousClock.now
+        data.bytes.withUnsafeBytes { runner.feed($0) }
+        _ = runner.finish()
+        let elapsed = seconds(ContinuousClock.now - started)
+        return (Double(data.count) / elapsed, (cpuSeconds() - cpu0) * 1e9 / Double(data.count))
+    }
+
+    struct WorkerFigures {
+        var rate: Double
+        var cpuNsPerTrade: Double
+        var rssMB: Double
+    }
+
+    /// A coordinator in this process and one worker process over `topic`.
+    static func workerRun(topic: String, partitions: Int32, expected: Int, brokers: String, directory: URL, logger: Logger) async throws -> WorkerFigures {
+        var cluster = ClusterConfig()
+        cluster.listen = "127.0.0.1:0"
+        cluster.databasePath = directory.appendingPathComponent("\(topic).sqlite").path
+        cluster.kafka = KafkaSettings(brokers: brokers, topic: topic, partitions: partitions)
+        cluster.checkpointIntervalMs = 10_000
+        let coordinator = try await RunningCoordinator.start(cluster, logger: logger)
+        defer { Task { await coordinator.stop() } }
+        let worker = try ChildWorker(coordinator: coordinator.address, id: "bench-\(topic)", log: directory.appendingPathComponent("worker-\(topic).log").path)
+        defer { worker.stop() }
+
+        var firstAt: ContinuousClock.Instant?
+        var cpuAtFirst = 0.0
+        let deadline = ContinuousClock.now + .seconds(300)
+        while ContinuousClock.now < deadline {
+            let consumed = try await consumedTotal(coordinator.node)
+            if firstAt == nil && consumed > 0 {
+                firstAt = .now
+                cpuAtFirst = worker.cpuSeconds
+            }
+            if consumed >= expected, let firstAt {
+                let elapsed = seconds(ContinuousClock.now - firstAt)
+                let cpu = worker.cpuSeconds - cpuAtFirst
+                return WorkerFigures(rate: Double(expected) / elapsed, cpuNsPerTrade: cpu * 1e9 / Double(expected), rssMB: worker.peakRSSMB)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CLIError("bench: the worker did not process \(expected) records of \(topic) within 300 s; see \(directory.path)")
+    }
+
+    static func consumedTotal(_ node: CoordinatorNode) async throws -> Int {
+        let response = await node.handle(HTTPRequest(method: "GET", path: RPCPath.status))
+        let status = try response.decode(ClusterStatus.self)
+        return Int(status.partitions.reduce(0) { $0 + $1.consumed })
+    }
+
+    struct LatencyFigures {
+        var samples: Int
+        var p50: Double
+        var p99: Double
+        var achievedRate: Double
+    }
+
+    /// Trades at a steady rate in real time (event time = wall clock); windows of 6 s sliding 2 s
+    /// and 1 s lateness so that a short run has many closed windows (latency does not depend on
+    /// window length). Latency: the trade whose event time moves the watermark past a window's end
+    /// is produced → that window's anomaly is committed in the coordinator's SQLite.
+    static func latencyRun(rate: Double, duration: Duration, brokers: String, directory: URL, logger: Logger) async throws -> LatencyFigures {
+        var cluster = ClusterConfig()
+        cluster.listen = "127.0.0.1:0"
+        cluster.databasePath = directory.appendingPathComponent("latency.sqlite").path
+        cluster.kafka = KafkaSettings(brokers: brokers, topic: "latency", partitions: 12, startOffset: "earliest")
+        cluster.detection.windowMs = 6_000
+        cluster.detection.slideMs = 2_000
+        cluster.detection.allowedLatenessMs = 1_000
+        cluster.detection.baselineWindows = 6
+        cluster.detection.minHistory = 3
+        cluster.detection.cooldownMs = 0
+        cluster.detection.zScoreThreshold = 2.5
+        cluster.detection.volumeSpikeRatio = 1.5
+        let coordinator = try await RunningCoordinator.start(cluster, logger: logger)
+        defer { Task { await coordinator.stop() } }
+        let worker = try ChildWorker(coordinator: coordinator.address, id: "bench-latency", log: directory.appendingPathComponent("worker-latency.log").path)
+        defer { worker.stop() }
+        // Wait for the worker to own the partitions before trading starts.
+        let ready = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < ready {
+            let response = await coordinator.node.handle(HTTPRequest(method: "GET", path: RPCPath.status))
+            if let s = try? response.decode(ClusterStatus.self), s.partitions.allSatisfy({ $0.owner != nil }), !s.workers.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(1))
+
+        let startMs = wallClockMs() + 200
+        let durationMs = Int64(seconds(duration) * 1_000)
+        var config = SimulatorConfig()
+        config.seed = 21
+        config.tradesPerSecond = rate
+        config.startMs = startMs
+        config.durationMs = durationMs
+        config.anomalies.kinds = [.priceShock, .volumeSpike, .volatilityBurst]
+        config.anomalies.everyMs = 4_000
+        config.anomalies.warmupMs = 10_000
+        config.anomalies.quietMs = 2_000
+        // As many injected anomalies as fit in the run.
+        var market: MarketSimulator?
+        for perKind in stride(from: Int(durationMs / 4_000), through: 0, by: -1) {
+            config.anomalies.perKind = perKind
+            if let fitted = try? MarketSimulator(config: config) {
+                market = fitted
+                break
+            }
+        }
+        guard var market else { throw CLIError("bench: cannot schedule the latency run's market") }
+
+        let producer = try KafkaProducer(brokers: brokers, properties: ["linger.ms": "1"], logger: logger)
+        defer { producer.close() }
+        // Wall time at which the first trade of each event-time millisecond was produced.
+        let producedAt = ProducedClock(startMs: startMs, lengthMs: durationMs + 1)
+        let inserted = await coordinator.node.insertedAnomalies()
+        let lateness = cluster.detection.allowedLatenessMs
+        let collector = Task { () -> [Double] in
+            var latencies: [Double] = []
+            for await anomaly in inserted {
+                let committed = wallClockMicros()
+                if let produced = producedAt.firstAtOrAfter(anomaly.windowEndMs + lateness) {
+                    latencies.append(Double(committed - produced) / 1_000)
+                }
+            }
+            return latencies
+        }
+
+        var record = IngestRecord()
+        var produced = 0
+        let started = ContinuousClock.now
+        while market.next(into: &record) {
+            let ahead = record.timeMs - wallClockMs()
+            if ahead > 0 {
+                producer.poll(timeoutMs: 0)
+                try await Task.sleep(for: .milliseconds(ahead))
+            }
+            try record.line.withUnsafeBytes { line in
+                try producer.produce(topic: "latency", key: UnsafeRawBufferPointer(rebasing: line[record.keyRange]), value: line)
+            }
+            producedAt.note(eventMs: record.timeMs, wallMicros: wallClockMicros())
+            produced += 1
+        }
+        _ = try producer.flush(timeoutMs: 10_000)
+        let achieved = Double(produced) / seconds(ContinuousClock.now - started)
+        try await Task.sleep(for: .seconds(3))
+        collector.cancel()
+        let latencies = await collector.value
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for ms in latencies { _ = histogram.record(UInt64(max(0, ms * 1_000))) }
+        let p50 = latencies.isEmpty ? .nan : Double(histogram.valueAtPercentile(50)) / 1_000
+        let p99 = latencies.isEmpty ? .nan : Double(histogram.valueAtPercentile(99)) / 1_000
+        return LatencyFigures(samples: latencies.count, p50: p50, p99: p99, achievedRate: achieved)
+    }
+
+    /// Snapshot cost of a processor holding 2,000 symbols, and the longest one (the stall a
+    /// checkpoint causes on the consume thread, which takes it between batches).
+    static func checkpointCost(_ data: TradeBuffer) -> (snapshotMs: Double, bytes: Int, stallMaxMs: Double) {
+        var processor = PartitionProcessor(partition: 0, config: DetectionConfig())
+        var output = ProcessorOutput()
+        var times: [Double] = []
+        var bytes = 0
+        let every = max(1, data.count / 10)
+        data.bytes.withUnsafeBytes { all in
+            for i in 0..<data.count {
+                processor.process(offset: Int64(i), payload: UnsafeRawBufferPointer(rebasing: all[data.lines[i]]), into: &output)
+                if i % 4_096 == 0 { output.removeAll(keepingCapacity: true) }
+                if (i + 1) % every == 0 {
+                    let started = ContinuousClock.now
+                    let snapshot = processor.snapshot()
+                    times.append(seconds(ContinuousClock.now - started) * 1_000)
+                    bytes = snapshot.count
+                }
+            }
+        }
+        let sorted = times.sorted()
+        return (sorted.isEmpty ? .nan : sorted[sorted.count / 2], bytes, sorted.last ?? .nan)
+    }
+}
+
+/// Microseconds since the Unix epoch.
+func wallClockMicros() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
+}
+
+/// When the first trade of each event-time millisecond was produced (wall clock, µs).
+final class ProducedClock: @unchecked Sendable {
+    private let startMs: Int64
+    private let lock = NSLock()
+    private var slots: [Int64]
+
+    init(startMs: Int64, lengthMs: Int64) {
+        self.startMs = startMs
+        slots = Array(repeating: 0, count: Int(max(1, lengthMs)))
+    }
+
+    func note(eventMs: Int64, wallMicros: Int64) {
+        let index = Int(eventMs - startMs)
+        lock.lock()
+        defer { lock.unlock() }
+        if index >= 0 && index < slots.count && slots[index] == 0 { slots[index] = wallMicros }
+    }
+
+    func firstAtOrAfter(_ eventMs: Int64) -> Int64? {
+        lock.lock()
+        defer { lock.unlock() }
+        var index = max(0, Int(eventMs - startMs))
+        while index < slots.count {
+            if slots[index] != 0 { return slots[index] }
+            index += 1
+        }
+        return nil
+    }
+}
+
+/// A `vigil worker` child process of this executable, with its CPU time and peak memory.
+final class ChildWorker {
+    let process = Process()
+
+    init(coordinator: String, id: String, log: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["worker", "--coordinator", coordinator, "--id", id, "--log-level", "warning"]
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// utime + stime from /proc/PID/stat.
+    var cpuSeconds: Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// VmHWM from /proc/PID/status.
+    var peakRSSMB: Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}

@@ -13,8 +13,9 @@ import Synchronization
 /// outbox is full (backpressure), so memory stays bounded when the coordinator is slow or away.
 final class ConsumeLoop: Sendable {
     enum Command: Sendable {
-        /// Start processing a partition from `startOffset` (nil: from the end of the log).
-        case start(partition: Int32, epoch: Int64, processor: PartitionProcessor, startOffset: Int64?)
+        /// Start processing a partition from `startOffset` (nil: from the end of the log), with
+        /// `processor` restored from checkpoint `checkpointID` (nil: a fresh state).
+        case start(partition: Int32, epoch: Int64, processor: PartitionProcessor, startOffset: Int64?, checkpointID: Int64?)
         /// Stop a partition. With `handoff`, first take a final checkpoint and queue a release,
         /// so the next owner resumes exactly where this one stopped.
         case stop(partition: Int32, epoch: Int64, handoff: Bool)
@@ -113,10 +114,11 @@ final class ConsumeLoop: Sendable {
             for task in tasks.values {
                 task.flush(workerID: workerID, to: outbox)
                 if now - task.lastCheckpointAt >= checkpointInterval, let checkpoint = task.checkpoint(workerID: workerID, now: now) {
+                    logCheckpoint(checkpoint)
                     outbox.push(.checkpoint(checkpoint))
                 }
             }
-            if now - lastPublish >= .milliseconds(200) {
+            if now - lastPublish >= .milliseconds(100) {
                 for task in tasks.values {
                     if let marks = consumer.cachedWatermarks(topic: topic, partition: task.partition) {
                         task.noteLogEnd(marks.high)
@@ -151,12 +153,16 @@ final class ConsumeLoop: Sendable {
         var changed = false
         for command in commands {
             switch command {
-            case .start(let partition, let epoch, let processor, let startOffset):
+            case .start(let partition, let epoch, let processor, let startOffset, let checkpointID):
                 if let existing = tasks[partition] {
                     logger.warning("replacing task", metadata: ["partition": "\(partition)", "old_epoch": "\(existing.epoch)", "epoch": "\(epoch)"])
                 }
                 tasks[partition] = PartitionTask(partition: partition, epoch: epoch, processor: processor, startOffset: startOffset, now: now, logger: logger)
-                logger.info("partition started", metadata: ["partition": "\(partition)", "epoch": "\(epoch)", "offset": "\(startOffset.map(String.init) ?? "end")"])
+                logger.info("partition started", metadata: [
+                    "partition": "\(partition)", "epoch": "\(epoch)", "offset": "\(startOffset.map(String.init) ?? "end")",
+                    "restored": "\(checkpointID.map { "checkpoint \($0)" } ?? "no checkpoint")",
+                    "at.ms": "\(Int64((Date().timeIntervalSince1970 * 1000).rounded()))",
+                ])
                 changed = true
             case .stop(let partition, let epoch, let handoff):
                 guard let task = tasks[partition], task.epoch == epoch else { continue }
@@ -209,9 +215,19 @@ final class ConsumeLoop: Sendable {
     private func finalHandoff(_ task: PartitionTask, now: ContinuousClock.Instant) {
         task.flush(workerID: workerID, to: outbox)
         if let checkpoint = task.checkpoint(workerID: workerID, now: now) {
+            logCheckpoint(checkpoint)
             outbox.push(.checkpoint(checkpoint))
         }
         outbox.push(.release(ReleaseRequest(workerID: workerID, partition: task.partition, epoch: task.epoch)))
+    }
+
+    /// A snapshot is taken on this thread between batches: its cost is processing time lost, so
+    /// it is logged (debug) and sent with the checkpoint for the status page.
+    private func logCheckpoint(_ checkpoint: CheckpointRequest) {
+        logger.debug("checkpoint taken", metadata: [
+            "partition": "\(checkpoint.partition)", "epoch": "\(checkpoint.epoch)", "next_offset": "\(checkpoint.nextOffset)",
+            "bytes": "\(checkpoint.state.count)", "duration.ms": "\(String(format: "%.3f", checkpoint.durationMs))",
+        ])
     }
 
     private func publish(_ tasks: [Int32: PartitionTask], rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)]) {

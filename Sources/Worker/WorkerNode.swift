@@ -13,38 +13,56 @@ import ServiceLifecycle
 ///   A new partition is started from its last checkpoint (or the configured start offset); a
 ///   partition no longer listed is handed off: final checkpoint, then release.
 /// - Self-fencing: if no heartbeat succeeds for `leaseTimeout`, the coordinator will have given
-///   the partitions to someone else, so the worker stops them all without writing, and registers
-///   again when the coordinator answers.
-/// - On graceful shutdown (SIGTERM/SIGINT), every partition is handed off before the process exits.
+///   the partitions to someone else, so the worker stops them all without writing (nothing queued
+///   is sent either), and registers again when the coordinator answers. The lease is counted from
+///   when the last accepted heartbeat was *sent*, so the worker never believes in a lease the
+///   coordinator has already expired (a worker frozen by SIGSTOP wakes up fenced).
+/// - On graceful shutdown (SIGTERM/SIGINT) the worker leaves: it deregisters, keeps heartbeating
+///   while the coordinator hands every partition off (final checkpoint and release for each), and
+///   exits once it owns nothing and its outbox is delivered, or after `drainTimeout`. If the
+///   coordinator stays unreachable for a lease, it stops without writing: the coordinator moves
+///   the partitions when the lease expires.
 public actor WorkerNode: Service {
     public struct Options: Sendable {
         public var coordinator: String
         public var workerID: String
         public var advertisedAddress: String
         public var outboxCapacity: Int
+        /// How long a graceful leave may take (handoffs and delivering what is queued) before the
+        /// worker exits anyway.
+        public var drainTimeout: Duration
 
-        public init(coordinator: String, workerID: String? = nil, advertisedAddress: String? = nil, outboxCapacity: Int = 256) {
+        public init(coordinator: String, workerID: String? = nil, advertisedAddress: String? = nil, outboxCapacity: Int = 256, drainTimeout: Duration = .seconds(20)) {
             self.coordinator = coordinator
             let host = ProcessInfo.processInfo.hostName
             let pid = ProcessInfo.processInfo.processIdentifier
             self.workerID = workerID ?? "\(host)-\(pid)-\(UInt32.random(in: 0...0xFFFF))"
             self.advertisedAddress = advertisedAddress ?? host
             self.outboxCapacity = outboxCapacity
+            self.drainTimeout = drainTimeout
         }
     }
 
-    private let options: Options
-    private let client: RPCClient
-    private var logger: Logger
+    let options: Options
+    let client: RPCClient
+    var logger: Logger
     private var settings: WorkerSettings?
-    private var loop: ConsumeLoop?
+    var loop: ConsumeLoop?
     private var consumer: KafkaConsumer?
-    private let outbox: Outbox
+    let outbox: Outbox
     /// Partitions (with epochs) the coordinator wants this worker to run.
     private var desired: Set<Assignment> = []
     /// Partitions started (or starting) here.
-    private var started: [Int32: Int64] = [:]
-    private var lastLeaseRenewal = ContinuousClock.now
+    var started: [Int32: Int64] = [:]
+    /// When the last heartbeat the coordinator accepted was sent: the lease runs from there.
+    var lastLeaseRenewal = ContinuousClock.now
+    /// Set when the lease ran out: every task was stopped without writing; cleared by the next
+    /// accepted heartbeat or registration.
+    var fenced = false
+    /// True while the sender is delivering an item it took from the outbox.
+    var delivering = false
+    /// Set on graceful shutdown: the leave (and the last deliveries) end by then.
+    var exitDeadline: ContinuousClock.Instant?
 
     public init(options: Options, logger: Logger) throws {
         self.options = options
@@ -63,17 +81,19 @@ public actor WorkerNode: Service {
         }
     }
 
-    private var shuttingDown = false
+    var shuttingDown = false
 
     private func beginShutdown() {
+        guard !shuttingDown else { return }
         shuttingDown = true
+        exitDeadline = .now + options.drainTimeout
     }
 
     private func runUntilCancelled() async throws {
         let settings = try await register()
         let consumer = try KafkaConsumer(
             brokers: settings.kafka.brokers,
-            properties: settings.kafka.properties.merging(["group.id": "vigil-\(options.workerID)"]) { mine, _ in mine },
+            properties: settings.kafka.properties.merging(Self.consumerDefaults(workerID: options.workerID)) { configured, _ in configured },
             logger: logger)
         self.consumer = consumer
         let loop = ConsumeLoop(
@@ -84,16 +104,29 @@ public actor WorkerNode: Service {
 
         async let sender: Void = sendLoop()
         await heartbeatLoop(settings: settings)
-        // Shutting down (or cancelled): hand off every partition. The loop queues final
-        // checkpoints and releases; the sender delivers them (bounded retries), then ends.
-        shuttingDown = true
-        logger.info("handing off partitions before exit", metadata: ["partitions": "\(started.keys.sorted())"])
+        if shuttingDown {
+            await leave(settings: settings)
+        } else {
+            beginShutdown()  // cancelled
+        }
+        // Whatever still runs (the leave timed out, or the task was cancelled) is stopped with a
+        // final checkpoint and release; the sender delivers what it can until `exitDeadline`.
+        if !started.isEmpty {
+            logger.info("stopping partitions still running before exit", metadata: ["partitions": "\(started.keys.sorted())"])
+        }
         await loop.stop()
         outbox.close()
         await sender
         consumer.close()
         await client.close()
         logger.info("worker stopped")
+    }
+
+    /// Consumer settings the worker needs unless `[kafka.properties]` says otherwise: a group id
+    /// (librdkafka wants one even with manual assignment) and a prefetch queue small enough to keep
+    /// memory flat (librdkafka's default holds up to 64 MiB).
+    static func consumerDefaults(workerID: String) -> [String: String] {
+        ["group.id": "vigil-\(workerID)", "queued.max.messages.kbytes": "16384"]
     }
 
     // MARK: - Registration and heartbeats
@@ -109,6 +142,7 @@ public actor WorkerNode: Service {
                     RegisterRequest(workerID: options.workerID, address: options.advertisedAddress, pid: ProcessInfo.processInfo.processIdentifier))
                 settings = response.settings
                 lastLeaseRenewal = .now
+                fenced = false
                 logger.info("registered", metadata: ["coordinator": "\(options.coordinator)", "cluster": "\(response.settings.clusterName)", "brokers": "\(response.settings.kafka.brokers)", "topic": "\(response.settings.kafka.topic)"])
                 return response.settings
             } catch {
@@ -121,50 +155,82 @@ public actor WorkerNode: Service {
 
     private func heartbeatLoop(settings: WorkerSettings) async {
         let interval = Duration.milliseconds(settings.heartbeatIntervalMs)
-        let leaseTimeout = Duration.milliseconds(settings.leaseTimeoutMs)
-        var fenced = false
         while !Task.isCancelled && !shuttingDown {
-            guard let loop else { return }
-            let request = HeartbeatRequest(
-                workerID: options.workerID, partitions: loop.progress,
-                rssBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds())
-            do {
-                let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: interval * 2)
-                switch response.status {
-                case .ok:
-                    lastLeaseRenewal = .now
-                    if fenced {
-                        logger.info("coordinator reachable again")
-                        fenced = false
-                    }
-                    await reconcile(response.assignments, settings: settings)
-                case .unknownWorker:
-                    logger.warning("coordinator does not know this worker (restarted, or declared it down): stopping partitions and registering again")
-                    stopAllWithoutWriting()
-                    _ = try? await register()
-                }
-            } catch {
-                if .now - lastLeaseRenewal >= leaseTimeout {
-                    if !fenced {
-                        logger.error("lease expired: no heartbeat accepted for \(leaseTimeout); stopping all partitions (\(error))")
-                        stopAllWithoutWriting()
-                        fenced = true
-                    }
-                } else {
-                    logger.warning("heartbeat failed: \(error)")
-                }
+            if await heartbeat(settings: settings) == .unknownWorker {
+                logger.warning("coordinator does not know this worker (restarted, or declared it down): stopping partitions and registering again")
+                stopAllWithoutWriting()
+                _ = try? await register()
             }
             try? await Task.sleep(for: interval)
         }
     }
 
-    private func stopAllWithoutWriting() {
+    enum HeartbeatOutcome {
+        case renewed
+        /// The coordinator does not know this worker: it must register (or, leaving, deregister) again.
+        case unknownWorker
+        case failed
+    }
+
+    /// Sends one heartbeat with the progress of every running partition. Accepted: the lease is
+    /// renewed and the running partitions are reconciled with the answer. Failed past the lease:
+    /// the worker fences itself.
+    func heartbeat(settings: WorkerSettings) async -> HeartbeatOutcome {
+        guard let loop else { return .failed }
+        let interval = Duration.milliseconds(settings.heartbeatIntervalMs)
+        let request = HeartbeatRequest(
+            workerID: options.workerID, partitions: loop.progress,
+            rssBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds())
+        let sentAt = ContinuousClock.now
+        do {
+            let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: interval * 2)
+            switch response.status {
+            case .ok:
+                // The coordinator renewed the lease after `sentAt`: counting from `sentAt` keeps
+                // this side's lease never longer than the coordinator's.
+                lastLeaseRenewal = sentAt
+                if fenced {
+                    logger.info("coordinator reachable again; lease renewed")
+                    fenced = false
+                }
+                await reconcile(response.assignments, settings: settings)
+                return .renewed
+            case .unknownWorker:
+                return .unknownWorker
+            }
+        } catch {
+            if leaseExpired {
+                selfFence("no heartbeat accepted for \(Duration.milliseconds(settings.leaseTimeoutMs)) (\(error))")
+            } else {
+                logger.warning("heartbeat failed: \(error)")
+            }
+            return .failed
+        }
+    }
+
+    /// True when no heartbeat sent within the last lease timeout was accepted: the coordinator
+    /// may have declared this worker down and given its partitions to others.
+    var leaseExpired: Bool {
+        guard let settings else { return false }
+        return ContinuousClock.now - lastLeaseRenewal >= .milliseconds(settings.leaseTimeoutMs)
+    }
+
+    /// Stops every partition without writing (once per lease loss): another owner may exist.
+    func selfFence(_ why: String) {
+        guard !fenced else { return }
+        fenced = true
+        logger.error("lease expired: \(why); stopping all partitions without writing", metadata: ["partitions": "\(started.keys.sorted())"])
+        stopAllWithoutWriting()
+    }
+
+    func stopAllWithoutWriting() {
         loop?.send(.stopAll)
         started.removeAll()
         desired.removeAll()
     }
 
     /// Brings running partitions in line with the coordinator's list.
+    /// While leaving (shutting down) nothing new is started.
     private func reconcile(_ assignments: [Assignment], settings: WorkerSettings) async {
         let wanted = Set(assignments)
         desired = wanted
@@ -172,7 +238,7 @@ public actor WorkerNode: Service {
             started[partition] = nil
             loop?.send(.stop(partition: partition, epoch: epoch, handoff: true))
         }
-        for assignment in assignments.sorted(by: { $0.partition < $1.partition }) where started[assignment.partition] != assignment.epoch {
+        for assignment in assignments.sorted(by: { $0.partition < $1.partition }) where started[assignment.partition] != assignment.epoch && !shuttingDown {
             await startPartition(assignment, settings: settings)
         }
     }
@@ -205,22 +271,32 @@ public actor WorkerNode: Service {
             startOffset = settings.kafka.startOffset == "latest" ? nil : 0
         }
         started[assignment.partition] = assignment.epoch
-        loop?.send(.start(partition: assignment.partition, epoch: assignment.epoch, processor: processor, startOffset: startOffset))
+        loop?.send(.start(
+            partition: assignment.partition, epoch: assignment.epoch, processor: processor, startOffset: startOffset,
+            checkpointID: startOffset != nil ? response.checkpointID : nil))
     }
 
     // MARK: - Sending results
 
     private func sendLoop() async {
         while let item = await outbox.next() {
+            delivering = true
             await deliver(item)
+            delivering = false
         }
     }
 
     /// Sends one item, retrying with backoff while the coordinator is unreachable. A rejection
-    /// (stale epoch) stops the partition here: another worker owns it now.
+    /// (stale epoch) stops the partition here: another worker owns it now. Nothing is sent once
+    /// the lease has expired (the worker fences itself and the item is dropped: the partition's
+    /// next owner replays it from the last checkpoint), nor after `exitDeadline`.
     private func deliver(_ item: OutboxItem) async {
         var backoff = Backoff()
         while true {
+            if leaseExpired || fenced {
+                selfFence("cannot renew the lease; not sending what is queued")
+                return
+            }
             do {
                 let accepted: Bool
                 let reason: String?
@@ -245,7 +321,10 @@ public actor WorkerNode: Service {
                 }
                 return
             } catch {
-                if shuttingDown && backoff.attempts > 5 { return }
+                if let exitDeadline, ContinuousClock.now >= exitDeadline {
+                    logger.warning("giving up delivering to the coordinator before exit: \(error)", metadata: ["partition": "\(item.partition)", "epoch": "\(item.epoch)"])
+                    return
+                }
                 let delay = backoff.next()
                 logger.warning("cannot deliver to coordinator: \(error); retrying in \(delay)")
                 try? await Task.sleep(for: delay)

@@ -239,6 +239,10 @@ enum BenchSteps {
         cluster.databasePath = directory.appendingPathComponent("\(topic).sqlite").path
         cluster.kafka = KafkaSettings(brokers: brokers, topic: topic, partitions: partitions)
         cluster.checkpointIntervalMs = 10_000
+        // Frequent heartbeats: progress reaches the coordinator every 100 ms, so the first and
+        // last record are timed to within a fraction of a run that lasts seconds.
+        cluster.heartbeatIntervalMs = 100
+        cluster.leaseTimeoutMs = 3_000
         let coordinator = try await RunningCoordinator.start(cluster, logger: logger)
         defer { Task { await coordinator.stop() } }
         let worker = try ChildWorker(coordinator: coordinator.address, id: "bench-\(topic)", log: directory.appendingPathComponent("worker-\(topic).log").path)

@@ -19,11 +19,13 @@ public struct CoordinatorConfig: Sendable {
     public var retentionIntervalMs: Int64
     /// Down workers stay visible in `/v1/status` for this long.
     public var forgetDownWorkersAfterMs: Int64
+    /// Where and which anomalies are alerted; nil for no alerts (nothing is queued).
+    public var alerts: AlertPolicy?
 
     public init(
         databasePath: String, listenAddress: String, settings: WorkerSettings, handoffTimeoutMs: Int64 = 15_000,
         tickIntervalMs: Int64 = 250, retention: RetentionPolicy = RetentionPolicy(), retentionIntervalMs: Int64 = 600_000,
-        forgetDownWorkersAfterMs: Int64 = 600_000
+        forgetDownWorkersAfterMs: Int64 = 600_000, alerts: AlertPolicy? = nil
     ) {
         self.databasePath = databasePath
         self.listenAddress = listenAddress
@@ -33,6 +35,7 @@ public struct CoordinatorConfig: Sendable {
         self.retention = retention
         self.retentionIntervalMs = retentionIntervalMs
         self.forgetDownWorkersAfterMs = forgetDownWorkersAfterMs
+        self.alerts = alerts
     }
 
     /// The cluster's name, as workers receive it in `settings`.

@@ -15,10 +15,10 @@ extension CoordinatorNode {
     public func status() async throws -> ClusterStatus {
         let anomalyCount = try await storage { try await store.anomalyCount() }
         let now = clock()
-        return ClusterStatus(
+        return try await withOperatorView(ClusterStatus(
             clusterName: config.clusterName, coordinator: config.listenAddress, startedAtMs: startedAtMs, nowMs: now,
             workers: workerStatuses(), partitions: assignments.map(partitionStatus), anomalyCount: anomalyCount,
-            problems: problems(now: now))
+            problems: problems(now: now)))
     }
 
     /// `GET /v1/anomalies`: see `AnomalyQuery` for filters and order.

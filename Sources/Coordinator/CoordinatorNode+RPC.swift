@@ -16,6 +16,7 @@ extension CoordinatorNode {
             throw CoordinatorError(.badRequest, "workerID is empty; a worker must send a non-empty id, unique per process")
         }
         let now = clock()
+        noteRegistration(request)
         let directive = membership.register(id: request.workerID, address: request.address, pid: request.pid, now: now)
         if case .joined = directive {
             workerLoad[request.workerID] = nil
@@ -49,6 +50,7 @@ extension CoordinatorNode {
             let fresh = mergeLost(partition: item.partition, item.lost)
             if !fresh.isEmpty { newlyLost.append((item, fresh)) }
         }
+        noteHeartbeat(request, now: now)
 
         let response = HeartbeatResponse(status: .ok, assignments: AssignmentPlan.active(assignments, for: worker))
         announced.formUnion(response.assignments)
@@ -64,14 +66,16 @@ extension CoordinatorNode {
     /// anomalies that were new; only those reach `insertedAnomalies()`.
     public func report(_ request: ReportRequest) async throws -> ReportResponse {
         let now = clock()
-        switch try await storage({ try await store.storeReport(request, now: now) }) {
+        switch try await storage({ try await store.storeReport(request, now: now, alerts: config.alerts) }) {
         case .rejected(let rejection):
             logRejection("report", rejection)
+            noteReportRejected()
             return ReportResponse(accepted: false, inserted: 0, reason: rejection.description)
         case .accepted(let inserted):
             let fresh = mergeLost(partition: request.partition, request.lost)
             logLost(partition: request.partition, fresh, worker: request.workerID)
             publish(inserted)
+            noteReport(request, inserted: inserted, now: now)
             logger.debug("report stored", metadata: [
                 "worker.id": "\(request.workerID)", "partition": "\(request.partition)", "epoch": "\(request.epoch)",
                 "anomalies": "\(request.anomalies.count)", "inserted": "\(inserted.count)", "windows": "\(request.windows.count)",
@@ -87,9 +91,11 @@ extension CoordinatorNode {
         switch try await storage({ try await store.storeCheckpoint(request, now: now) }) {
         case .rejected(let rejection):
             logRejection("checkpoint", rejection)
+            noteCheckpointRejected()
             return CheckpointResponse(accepted: false, checkpointID: 0, reason: rejection.description)
         case .accepted(let summary):
             checkpoints[summary.partition] = summary
+            noteCheckpoint(summary)
             logger.debug("checkpoint stored", metadata: [
                 "worker.id": "\(request.workerID)", "partition": "\(request.partition)", "epoch": "\(request.epoch)",
                 "checkpoint": "\(summary.checkpointID)", "next_offset": "\(summary.nextOffset)", "bytes": "\(summary.size)",

@@ -8,6 +8,8 @@ extension CoordinatorNode {
     /// query (the text says what was wrong), 404 for an unknown path or anomaly id, 405 for a wrong
     /// method, 500 when the database fails.
     public nonisolated func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let started = ContinuousClock.now
+        defer { metrics.requestServed(method: request.method, path: request.path, duration: .now - started) }
         do {
             return try await route(request)
         } catch let error as CoordinatorError {
@@ -22,6 +24,9 @@ extension CoordinatorNode {
     }
 
     private nonisolated func route(_ request: HTTPRequest) async throws -> HTTPResponse {
+        if let response = try await operatorRoute(request) {
+            return response
+        }
         switch (request.method, request.path) {
         case ("POST", RPCPath.register):
             return .json(try await register(request.decode(RegisterRequest.self)))
@@ -65,7 +70,7 @@ extension CoordinatorNode {
         if let allowed {
             return methodNotAllowed(request, allowed: allowed)
         }
-        return .text("no route for \(request.method) \(request.path); the coordinator serves \(RPCPath.status), \(RPCPath.anomalies), \(RPCPath.anomalies)/{id}/ack and /rpc/*\n", status: 404)
+        return .text("no route for \(request.method) \(request.path); the coordinator serves / (dashboard), \(RPCPath.status), \(RPCPath.anomalies), \(RPCPath.anomalies)/{id}/ack, \(RPCPath.symbols), \(RPCPath.symbols)/{symbol}/windows, \(RPCPath.metrics) and /rpc/*\n", status: 404)
     }
 
     private nonisolated func methodNotAllowed(_ request: HTTPRequest, allowed: String) -> HTTPResponse {

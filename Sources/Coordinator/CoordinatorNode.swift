@@ -30,6 +30,8 @@ public actor CoordinatorNode: HTTPHandler, Service {
     public nonisolated let store: CoordinatorStore
     /// Coordinator time at which this node started (shown in `/v1/status`).
     public nonisolated let startedAtMs: Int64
+    /// Prometheus metrics served at `/metrics` (see `CoordinatorMetrics`).
+    public nonisolated let metrics: CoordinatorMetrics
     let logger: Logger
     let clock: @Sendable () -> Int64
     let planner: AssignmentPlanner
@@ -46,6 +48,8 @@ public actor CoordinatorNode: HTTPHandler, Service {
     var lost: [Int32: [OffsetRange]]
     var checkpoints: [Int32: CheckpointSummary]
     var lastRetentionMs: Int64?
+    /// Rates, ages and restarts derived from heartbeats, for the operator's view of the status.
+    var operatorView = StatusTracker()
     private var subscribers: [Int: AsyncStream<Anomaly>.Continuation] = [:]
     private var nextSubscriberID = 0
 
@@ -60,7 +64,7 @@ public actor CoordinatorNode: HTTPHandler, Service {
 
     /// Reloads the cluster's state from `store` (see "Restarts" above). Throws when the store
     /// cannot be read or the reloaded assignments cannot be written back.
-    public init(config: CoordinatorConfig, store: CoordinatorStore, logger: Logger, clock: @escaping @Sendable () -> Int64 = CoordinatorNode.wallClock) throws {
+    public init(config: CoordinatorConfig, store: CoordinatorStore, logger: Logger, clock: @escaping @Sendable () -> Int64 = CoordinatorNode.wallClock, metrics: CoordinatorMetrics = CoordinatorMetrics()) throws {
         let now = clock()
         let settings = config.settings
         let planner = AssignmentPlanner(partitionCount: settings.kafka.partitions, handoffTimeoutMs: config.handoffTimeoutMs)
@@ -83,6 +87,7 @@ public actor CoordinatorNode: HTTPHandler, Service {
         self.config = config
         self.store = store
         self.startedAtMs = now
+        self.metrics = metrics
         self.logger = logger
         self.clock = clock
         self.planner = planner
@@ -241,6 +246,7 @@ public actor CoordinatorNode: HTTPHandler, Service {
     private func applyRetention(now: Int64) async {
         do {
             let deleted = try await store.applyRetention(config.retention, now: now)
+            noteRetention(deleted)
             if deleted.total > 0 {
                 logger.info("retention applied", metadata: [
                     "windows": "\(deleted.windows)", "late_events": "\(deleted.lateEvents)",

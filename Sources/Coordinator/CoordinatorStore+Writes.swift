@@ -34,8 +34,9 @@ extension CoordinatorStore {
     /// Anomalies are `INSERT ... ON CONFLICT(id) DO NOTHING`: a replayed id changes nothing, not even
     /// its acknowledgement. The accepted value is the anomalies that were new, in report order, so
     /// alerts fire on the first insert only. Windows, late events and malformed records are keyed
-    /// (symbol and start; partition and offset) and likewise inserted once.
-    public func storeReport(_ report: ReportRequest, now: Int64) async throws -> Fenced<[Anomaly]> {
+    /// (symbol and start; partition and offset) and likewise inserted once. With `alerts`, the new
+    /// anomalies it admits are queued in the alert outbox in the same transaction.
+    public func storeReport(_ report: ReportRequest, now: Int64, alerts: AlertPolicy? = nil) async throws -> Fenced<[Anomaly]> {
         let scores = try report.anomalies.map(Self.encodeScores)
         return try await pool.write { db in
             if let rejection = try Self.fence(db, partition: report.partition, worker: report.workerID, epoch: report.epoch) {
@@ -86,6 +87,9 @@ extension CoordinatorStore {
                 try insertMalformed.execute(arguments: [record.partition, record.offset, record.reason, record.excerpt, now])
             }
             try Self.insertLost(db, partition: report.partition, ranges: report.lost, worker: report.workerID, epoch: report.epoch, now: now)
+            if let alerts {
+                try AlertOutbox.enqueue(db, inserted, policy: alerts, now: now)
+            }
             return .accepted(inserted)
         }
     }

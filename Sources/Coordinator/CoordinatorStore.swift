@@ -52,6 +52,9 @@ public final class CoordinatorStore: Sendable {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: Schema.v1)
         }
+        migrator.registerMigration("alert_outbox") { db in
+            try db.execute(sql: AlertOutbox.schema)
+        }
         return migrator
     }
 }

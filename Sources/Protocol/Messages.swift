@@ -21,6 +21,11 @@ public enum RPCPath {
     public static let fetchCheckpoint = "/rpc/checkpoint/fetch"
     public static let status = "/v1/status"
     public static let anomalies = "/v1/anomalies"
+    /// `GET`: symbols with stored windows (`[SymbolSummary]`); `GET /v1/symbols/{symbol}/windows`
+    /// gives one symbol's recent windows (`[WindowPoint]`).
+    public static let symbols = "/v1/symbols"
+    /// Prometheus text format, on the coordinator and on every worker's metrics port.
+    public static let metrics = "/metrics"
 }
 
 /// Kafka connection settings, as the coordinator hands them to workers.
@@ -71,12 +76,16 @@ public struct RegisterRequest: Codable, Sendable {
     /// Host name or address the worker is reachable at (for the operator's view).
     public var address: String
     public var pid: Int32
+    /// HOST:PORT of the worker's Prometheus `/metrics` endpoint, shown in `/v1/status`; nil when
+    /// the worker serves none (or is older than the field).
+    public var metricsAddress: String?
 
-    public init(workerID: String, address: String, pid: Int32, protocolVersion: Int = ProtocolVersion.current) {
+    public init(workerID: String, address: String, pid: Int32, protocolVersion: Int = ProtocolVersion.current, metricsAddress: String? = nil) {
         self.protocolVersion = protocolVersion
         self.workerID = workerID
         self.address = address
         self.pid = pid
+        self.metricsAddress = metricsAddress
     }
 }
 
@@ -121,8 +130,11 @@ public struct PartitionProgress: Codable, Sendable, Equatable {
     public var recordsPerSecond: Double
     /// Offset ranges lost to retention since the task started.
     public var lost: [OffsetRange]
+    /// Symbols with window state in the partition; nil from a worker that does not send it.
+    public var symbols: Int64?
 
-    public init(partition: Int32, epoch: Int64, nextOffset: Int64, logEndOffset: Int64 = -1, consumed: Int64 = 0, windowed: Int64 = 0, late: Int64 = 0, malformed: Int64 = 0, windowsClosed: Int64 = 0, anomalies: Int64 = 0, watermarkMs: Int64 = .min, recordsPerSecond: Double = 0, lost: [OffsetRange] = []) {
+
+    public init(partition: Int32, epoch: Int64, nextOffset: Int64, logEndOffset: Int64 = -1, consumed: Int64 = 0, windowed: Int64 = 0, late: Int64 = 0, malformed: Int64 = 0, windowsClosed: Int64 = 0, anomalies: Int64 = 0, watermarkMs: Int64 = .min, recordsPerSecond: Double = 0, lost: [OffsetRange] = [], symbols: Int64? = nil) {
         self.partition = partition
         self.epoch = epoch
         self.nextOffset = nextOffset
@@ -136,6 +148,7 @@ public struct PartitionProgress: Codable, Sendable, Equatable {
         self.watermarkMs = watermarkMs
         self.recordsPerSecond = recordsPerSecond
         self.lost = lost
+        self.symbols = symbols
     }
 }
 
@@ -318,6 +331,30 @@ public struct WorkerStatus: Codable, Sendable {
     public var rssBytes: Int64
     public var cpuSeconds: Double
 
+    // Operator view (all optional: nil when unknown, or from a coordinator that does not fill them).
+    /// HOST:PORT of the worker's Prometheus endpoint (`http://HOST:PORT/metrics`).
+    public var metricsAddress: String? = nil
+    /// Times this worker id registered again with a different process id (a process restart)
+    /// since this coordinator started.
+    public var restarts: Int? = nil
+    /// Symbols with window state, summed over its partitions.
+    public var symbols: Int64? = nil
+    /// Records arriving in its partitions per second (growth of their log end offsets).
+    public var inPerSecond: Double? = nil
+    /// Records it processes per second (growth of its partitions' next offsets).
+    public var processedPerSecond: Double? = nil
+    /// Records behind the log end, summed over its partitions whose offsets are known.
+    public var lag: Int64? = nil
+    /// Seconds of input it is behind: the largest `lagSeconds` of its partitions.
+    public var lagSeconds: Double? = nil
+    /// Coordinator time minus the oldest watermark (event time) of its partitions, in ms.
+    public var watermarkAgeMs: Int64? = nil
+    /// Age of the oldest "latest checkpoint" among its partitions (the most overdue one), in ms;
+    /// nil when one of them has none.
+    public var checkpointAgeMs: Int64? = nil
+    /// CPU use between its last heartbeats, in percent of one core.
+    public var cpuPercent: Double? = nil
+
     public init(id: String, address: String, pid: Int32, state: String, registeredAtMs: Int64, lastHeartbeatMs: Int64, partitions: [Int32], recordsPerSecond: Double, rssBytes: Int64, cpuSeconds: Double) {
         self.id = id
         self.address = address
@@ -347,6 +384,37 @@ public struct PartitionStatus: Codable, Sendable {
     public var watermarkMs: Int64
     public var lost: [OffsetRange]
 
+    // Operator view (all optional: nil when unknown, or from a coordinator that does not fill them).
+    /// Next offset of the latest stored checkpoint: where a new owner would resume.
+    public var committedOffset: Int64? = nil
+    /// Records arriving per second (growth of the log end offset over the last seconds).
+    public var inPerSecond: Double? = nil
+    /// Records processed per second (growth of the next offset over the last seconds).
+    public var processedPerSecond: Double? = nil
+    /// Seconds of input behind: `lag / inPerSecond`; 0 when caught up, nil when no input is arriving.
+    public var lagSeconds: Double? = nil
+    /// Late events stored in the last 5 minutes (coordinator time).
+    public var lateRecent: Int64? = nil
+    /// Symbols with window state in the partition.
+    public var symbols: Int64? = nil
+    /// Coordinator time the watermark last moved forward (as seen in heartbeats).
+    public var watermarkAdvancedMs: Int64? = nil
+
+    // Ownership and checkpoint facts (optional: nil when unknown, e.g. never checkpointed).
+    /// Coordinator time (ms) the owner was given the partition under the current `epoch`: when a
+    /// failover or handoff completed.
+    public var assignedAtMs: Int64? = nil
+    /// Id of the latest stored checkpoint (per partition, increasing by one per checkpoint).
+    public var checkpointID: Int64? = nil
+    /// Epoch the latest checkpoint was taken under (the current one, or an earlier owner's).
+    public var checkpointEpoch: Int64? = nil
+    /// How long ago (coordinator time) the latest checkpoint was stored.
+    public var checkpointAgeMs: Int64? = nil
+    /// How long the owner took to snapshot and encode that checkpoint, in ms.
+    public var checkpointDurationMs: Double? = nil
+    /// Size of that checkpoint's state in bytes.
+    public var checkpointBytes: Int64? = nil
+
     public init(partition: Int32, owner: String?, epoch: Int64, nextOffset: Int64, logEndOffset: Int64, lag: Int64, consumed: Int64, windowed: Int64, late: Int64, malformed: Int64, watermarkMs: Int64, lost: [OffsetRange]) {
         self.partition = partition
         self.owner = owner
@@ -373,6 +441,8 @@ public struct ClusterStatus: Codable, Sendable {
     public var anomalyCount: Int64
     /// Human-readable problems (unowned partitions, lost offsets, ...). Empty when healthy.
     public var problems: [String]
+    /// Anomalies stored recently (see `AnomalyDigest`); nil from a coordinator that does not fill it.
+    public var recentAnomalies: AnomalyDigest? = nil
 
     public init(clusterName: String, coordinator: String, startedAtMs: Int64, nowMs: Int64, workers: [WorkerStatus], partitions: [PartitionStatus], anomalyCount: Int64, problems: [String]) {
         self.clusterName = clusterName
@@ -383,6 +453,35 @@ public struct ClusterStatus: Codable, Sendable {
         self.partitions = partitions
         self.anomalyCount = anomalyCount
         self.problems = problems
+    }
+}
+
+/// Anomalies the coordinator stored in the last `windowMs` (coordinator time, so a replay of old
+/// trades counts when it is stored), for the status page.
+public struct AnomalyDigest: Codable, Sendable, Equatable {
+    /// How far back the digest looks, in ms.
+    public var windowMs: Int64
+    /// Alertable (not suppressed) anomalies by severity raw value; severities with none are absent.
+    public var bySeverity: [String: Int64]
+    /// Repeats inside a cooldown: stored, never alerted, not in `bySeverity`.
+    public var suppressed: Int64
+    /// Symbols with the most alertable anomalies, most first (ties by symbol).
+    public var topSymbols: [SymbolCount]
+
+    public struct SymbolCount: Codable, Sendable, Equatable {
+        public var symbol: String
+        public var count: Int64
+        public init(symbol: String, count: Int64) {
+            self.symbol = symbol
+            self.count = count
+        }
+    }
+
+    public init(windowMs: Int64, bySeverity: [String: Int64], suppressed: Int64, topSymbols: [SymbolCount]) {
+        self.windowMs = windowMs
+        self.bySeverity = bySeverity
+        self.suppressed = suppressed
+        self.topSymbols = topSymbols
     }
 }
 
@@ -417,5 +516,58 @@ public struct AckResponse: Codable, Sendable {
         self.acknowledged = acknowledged
         self.acknowledgedAtMs = acknowledgedAtMs
         self.acknowledgedBy = acknowledgedBy
+    }
+}
+
+/// A symbol the coordinator has window summaries for (`GET /v1/symbols`).
+public struct SymbolSummary: Codable, Sendable, Equatable {
+    public var symbol: String
+    /// Stored window summaries (what retention has kept).
+    public var windows: Int64
+    /// End of the newest stored window (event time, ms).
+    public var lastWindowEndMs: Int64
+    /// Close of the newest stored window; nil when that window had no trade and no earlier price.
+    public var lastClose: Double?
+    /// Stored anomalies of the symbol, suppressed ones included.
+    public var anomalies: Int64
+
+    public init(symbol: String, windows: Int64, lastWindowEndMs: Int64, lastClose: Double?, anomalies: Int64) {
+        self.symbol = symbol
+        self.windows = windows
+        self.lastWindowEndMs = lastWindowEndMs
+        self.lastClose = lastClose
+        self.anomalies = anomalies
+    }
+}
+
+/// One closed window of one symbol, for charts (`GET /v1/symbols/{symbol}/windows`). Prices and
+/// volumes a window does not have (no trade in it and no earlier price) are nil, never NaN, so
+/// the JSON stays valid.
+public struct WindowPoint: Codable, Sendable, Equatable {
+    public var startMs: Int64
+    public var endMs: Int64
+    public var count: Int64
+    public var open: Double?
+    public var high: Double?
+    public var low: Double?
+    public var close: Double?
+    public var vwap: Double?
+    public var quoteVolume: Double?
+    public var logReturn: Double?
+    public var volatility: Double?
+
+    public init(_ w: WindowSummary) {
+        func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
+        startMs = w.startMs
+        endMs = w.endMs
+        count = w.count
+        open = finite(w.open)
+        high = finite(w.high)
+        low = finite(w.low)
+        close = finite(w.close)
+        vwap = finite(w.vwap)
+        quoteVolume = finite(w.quoteVolume)
+        logReturn = finite(w.logReturn)
+        volatility = finite(w.volatility)
     }
 }

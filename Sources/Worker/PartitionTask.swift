@@ -96,6 +96,6 @@ final class PartitionTask {
             partition: partition, epoch: epoch, nextOffset: expectedOffset ?? -1, logEndOffset: logEndOffset,
             consumed: stats.consumed, windowed: stats.windowed, late: stats.late, malformed: stats.malformed,
             windowsClosed: stats.windowsClosed, anomalies: stats.anomalies, watermarkMs: stats.watermarkMs,
-            recordsPerSecond: recordsPerSecond, lost: lost)
+            recordsPerSecond: recordsPerSecond, lost: lost, symbols: stats.symbols)
     }
 }

@@ -31,8 +31,12 @@ public actor WorkerNode: Service {
         /// How long a graceful leave may take (handoffs and delivering what is queued) before the
         /// worker exits anyway.
         public var drainTimeout: Duration
+        /// Prometheus metrics and progress log lines, fed with each heartbeat; nil for none.
+        public var metrics: WorkerMetrics?
+        /// HOST:PORT of this worker's `/metrics`, reported to the coordinator when registering.
+        public var metricsAddress: String?
 
-        public init(coordinator: String, workerID: String? = nil, advertisedAddress: String? = nil, outboxCapacity: Int = 256, drainTimeout: Duration = .seconds(20)) {
+        public init(coordinator: String, workerID: String? = nil, advertisedAddress: String? = nil, outboxCapacity: Int = 256, drainTimeout: Duration = .seconds(20), metrics: WorkerMetrics? = nil, metricsAddress: String? = nil) {
             self.coordinator = coordinator
             let host = ProcessInfo.processInfo.hostName
             let pid = ProcessInfo.processInfo.processIdentifier
@@ -40,6 +44,8 @@ public actor WorkerNode: Service {
             self.advertisedAddress = advertisedAddress ?? host
             self.outboxCapacity = outboxCapacity
             self.drainTimeout = drainTimeout
+            self.metrics = metrics
+            self.metricsAddress = metricsAddress
         }
     }
 
@@ -139,7 +145,7 @@ public actor WorkerNode: Service {
             do {
                 let response: RegisterResponse = try await client.call(
                     RPCPath.register,
-                    RegisterRequest(workerID: options.workerID, address: options.advertisedAddress, pid: ProcessInfo.processInfo.processIdentifier))
+                    RegisterRequest(workerID: options.workerID, address: options.advertisedAddress, pid: ProcessInfo.processInfo.processIdentifier, metricsAddress: options.metricsAddress))
                 settings = response.settings
                 lastLeaseRenewal = .now
                 fenced = false
@@ -181,9 +187,11 @@ public actor WorkerNode: Service {
         let request = HeartbeatRequest(
             workerID: options.workerID, partitions: loop.progress,
             rssBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds())
+        options.metrics?.heartbeat(request, outboxDepth: outbox.count)
         let sentAt = ContinuousClock.now
         do {
             let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: interval * 2)
+            options.metrics?.rpc(RPCPath.heartbeat, duration: .now - sentAt, ok: true)
             switch response.status {
             case .ok:
                 // The coordinator renewed the lease after `sentAt`: counting from `sentAt` keeps
@@ -199,6 +207,7 @@ public actor WorkerNode: Service {
                 return .unknownWorker
             }
         } catch {
+            options.metrics?.rpc(RPCPath.heartbeat, duration: .now - sentAt, ok: false)
             if leaseExpired {
                 selfFence("no heartbeat accepted for \(Duration.milliseconds(settings.leaseTimeoutMs)) (\(error))")
             } else {
@@ -297,6 +306,7 @@ public actor WorkerNode: Service {
                 selfFence("cannot renew the lease; not sending what is queued")
                 return
             }
+            let sentAt = ContinuousClock.now
             do {
                 let accepted: Bool
                 let reason: String?
@@ -307,11 +317,14 @@ public actor WorkerNode: Service {
                 case .checkpoint(let checkpoint):
                     let response: CheckpointResponse = try await client.call(RPCPath.checkpoint, checkpoint)
                     (accepted, reason) = (response.accepted, response.reason)
+                    options.metrics?.checkpoint(checkpoint, accepted: response.accepted)
                 case .release(let release):
                     let response: ReleaseResponse = try await client.call(RPCPath.release, release)
                     (accepted, reason) = (response.accepted, nil)
                 }
+                options.metrics?.rpc(item.path, duration: .now - sentAt, ok: true)
                 if !accepted {
+                    options.metrics?.writeRejected()
                     logger.warning("coordinator rejected a write: \(reason ?? "stale epoch"); stopping partition", metadata: ["partition": "\(item.partition)", "epoch": "\(item.epoch)"])
                     if started[item.partition] == item.epoch {
                         started[item.partition] = nil
@@ -321,6 +334,7 @@ public actor WorkerNode: Service {
                 }
                 return
             } catch {
+                options.metrics?.rpc(item.path, duration: .now - sentAt, ok: false)
                 if let exitDeadline, ContinuousClock.now >= exitDeadline {
                     logger.warning("giving up delivering to the coordinator before exit: \(error)", metadata: ["partition": "\(item.partition)", "epoch": "\(item.epoch)"])
                     return

@@ -17,11 +17,23 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v ip >/dev/null || need+=(iproute2)
 fi
 
-if [[ ${#need[@]} -eq 0 ]]; then
+# Best effort, for the operator tests (which skip, saying so, without them): promtool (Debian's
+# `prometheus` package, ~100 MB) lints /metrics; headless `chromium` renders the dashboard.
+optional=()
+if [[ "${1:-}" == "--test" ]]; then
+    command -v promtool >/dev/null || optional+=(prometheus)
+    command -v chromium >/dev/null || optional+=(chromium)
+fi
+
+if [[ ${#need[@]} -eq 0 && ${#optional[@]} -eq 0 ]]; then
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null; then
+    if [[ ${#need[@]} -eq 0 ]]; then
+        echo "install-deps: optional ${optional[*]} missing and apt-get is not available; the tests that use them will skip" >&2
+        exit 0
+    fi
     echo "install-deps: missing ${need[*]}, and apt-get is not available; install them with your package manager" >&2
     exit 1
 fi
@@ -30,8 +42,15 @@ sudo=""
 if [[ $(id -u) -ne 0 ]]; then
     sudo="sudo"
 fi
-echo "install-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 # An update is needed on fresh machines (empty lists); a failing mirror is not fatal if the install works.
 $sudo apt-get update -qq || echo "install-deps: apt-get update failed; trying the install anyway" >&2
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [[ ${#need[@]} -gt 0 ]]; then
+    echo "install-deps: installing ${need[*]}" >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [[ ${#optional[@]} -gt 0 ]]; then
+    echo "install-deps: installing ${optional[*]} (optional: tests that need them skip without them)" >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null \
+        || echo "install-deps: could not install ${optional[*]}; the tests that use them will skip" >&2
+fi

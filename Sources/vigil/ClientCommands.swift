@@ -72,7 +72,11 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show workers, partitions and problems of a running cluster.",
-        discussion: "Exits with status 2 when the cluster has problems (unowned partitions, lost offsets, workers down), so scripts can use it.")
+        discussion: """
+            Exits with status 2 when the cluster has problems (unowned partitions, suspect workers, stalled \
+            watermarks, overdue checkpoints, offsets lost to retention), so scripts can use it. See \
+            docs/operator.md for every column.
+            """)
 
     @OptionGroup var target: CoordinatorAddressOptions
     @Flag(name: .long, help: "Print the status as JSON.") var json = false
@@ -81,7 +85,15 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let address = try target.address()
         repeat {
-            let status: ClusterStatus = try await withCoordinator(address) { try await $0.get(RPCPath.status) }
+            let status: ClusterStatus
+            do {
+                status = try await withCoordinator(address) { try await $0.get(RPCPath.status) }
+            } catch where watch {
+                // Watching through a coordinator restart: say so, and keep trying.
+                print("\u{1B}[2J\u{1B}[H\(isoTime(ms: wallClockMs()))  \(error)")
+                try await Task.sleep(for: .seconds(1))
+                continue
+            }
             if json {
                 let data = try cliJSONEncoder(pretty: true).encode(status)
                 print(String(decoding: data, as: UTF8.self))
@@ -96,43 +108,92 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
+/// Renders `/v1/status` for a terminal: a header, WORKERS, PARTITIONS, recent ANOMALIES and
+/// PROBLEMS. Ages are relative to the coordinator's clock (`nowMs`); "-" means unknown (not
+/// reported yet, or from an older coordinator).
 enum StatusRenderer {
     static func render(_ s: ClusterStatus) -> String {
         let up = s.workers.filter { $0.state == "up" }.count
         let suspect = s.workers.filter { $0.state == "suspect" }.count
         let down = s.workers.filter { $0.state == "down" }.count
+        let leaving = s.workers.filter { $0.state == "leaving" }.count
         let maxEpoch = s.partitions.map(\.epoch).max() ?? 0
         var out = "cluster \(s.clusterName) at \(s.coordinator), up \(relativeDuration(ms: s.nowMs - s.startedAtMs)); "
-        out += "workers \(up) up, \(suspect) suspect, \(down) down; epoch \(maxEpoch); anomalies \(s.anomalyCount)\n\n"
+        out += "workers \(up) up, \(suspect) suspect, \(leaving > 0 ? "\(leaving) leaving, " : "")\(down) down; epoch \(maxEpoch); anomalies \(s.anomalyCount) stored\n\n"
         out += "WORKERS\n"
         out += renderTable(
-            ["ID", "ADDRESS", "STATE", "AGE", "HEARTBEAT", "PARTITIONS", "IN/S", "RSS", "CPU"],
+            ["ID", "ADDRESS", "STATE", "AGE", "HEARTBEAT", "RESTARTS", "PARTITIONS", "SYMBOLS", "IN/S", "PROC/S", "LAG", "LAG(S)",
+             "WM AGE", "CHECKPOINT", "CPU", "RSS", "METRICS"],
             s.workers.map { w in
                 [
                     w.id, w.address, w.state, relativeDuration(ms: s.nowMs - w.registeredAtMs),
-                    relativeAge(ms: s.nowMs - w.lastHeartbeatMs), compactList(w.partitions),
-                    String(format: "%.0f", w.recordsPerSecond), "\(w.rssBytes / 1_048_576)MB",
-                    String(format: "%.1fs", w.cpuSeconds),
+                    relativeAge(ms: s.nowMs - w.lastHeartbeatMs), w.restarts.map(String.init) ?? "-", compactList(w.partitions),
+                    w.symbols.map(String.init) ?? "-", rate(w.inPerSecond), rate(w.processedPerSecond ?? w.recordsPerSecond),
+                    w.lag.map(String.init) ?? "-", seconds(w.lagSeconds), w.watermarkAgeMs.map { relativeDuration(ms: $0) } ?? "-",
+                    w.checkpointAgeMs.map { relativeAge(ms: $0) } ?? "-",
+                    w.cpuPercent.map { String(format: "%.0f%%", $0) } ?? String(format: "%.1fs", w.cpuSeconds),
+                    "\(w.rssBytes / 1_048_576)MB", w.metricsAddress ?? "-",
                 ]
             })
         out += "\n\nPARTITIONS\n"
         out += renderTable(
-            ["PARTITION", "OWNER", "EPOCH", "OFFSET", "END", "LAG", "CONSUMED", "LATE", "MALFORMED", "WATERMARK"],
+            ["PARTITION", "OWNER", "EPOCH", "OFFSET", "COMMITTED", "END", "LAG", "IN/S", "WATERMARK", "LATE(5M)", "CHECKPOINT", "LOST"],
             s.partitions.map { p in
                 [
                     "\(p.partition)", p.owner ?? "-", "\(p.epoch)", p.nextOffset < 0 ? "-" : "\(p.nextOffset)",
-                    p.logEndOffset < 0 ? "-" : "\(p.logEndOffset)", p.lag < 0 ? "-" : "\(p.lag)",
-                    "\(p.consumed)", "\(p.late)", "\(p.malformed)",
-                    p.watermarkMs == .min ? "-" : isoTime(ms: p.watermarkMs),
+                    p.committedOffset.map(String.init) ?? "-", p.logEndOffset < 0 ? "-" : "\(p.logEndOffset)",
+                    p.lag < 0 ? "-" : "\(p.lag)", rate(p.inPerSecond),
+                    p.watermarkMs == .min ? "-" : relativeAge(ms: s.nowMs - p.watermarkMs),
+                    p.lateRecent.map(String.init) ?? "-", checkpointCell(p),
+                    p.lost.isEmpty ? "-" : "\(p.lost.reduce(Int64(0)) { $0 + $1.to - $1.from })",
                 ]
             })
+        if let recent = s.recentAnomalies {
+            out += "\n\nANOMALIES (last \(relativeDuration(ms: recent.windowMs)))\n"
+            out += digest(recent)
+        }
         out += "\n\nPROBLEMS\n"
         out += s.problems.isEmpty ? "none" : s.problems.map { "- \($0)" }.joined(separator: "\n")
         return out
     }
 
+    /// "2 critical, 5 high, 1 medium; 3 suppressed; top BTCUSDT 4, ETHUSDT 2".
+    static func digest(_ d: AnomalyDigest) -> String {
+        let bySeverity = Severity.allCases.reversed().compactMap { severity in
+            d.bySeverity[severity.rawValue].map { "\($0) \(severity.rawValue)" }
+        }
+        var text = bySeverity.isEmpty ? "none" : bySeverity.joined(separator: ", ")
+        if d.suppressed > 0 { text += "; \(d.suppressed) suppressed (cooldown)" }
+        if !d.topSymbols.isEmpty {
+            text += "; top " + d.topSymbols.map { "\($0.symbol) \($0.count)" }.joined(separator: ", ")
+        }
+        return text
+    }
+
+    /// "#12 e3 4s ago 1.2ms 48KB": the latest checkpoint's id, the epoch it was taken under, its
+    /// age, how long the snapshot took, and its size.
+    static func checkpointCell(_ p: PartitionStatus) -> String {
+        guard let id = p.checkpointID else { return p.checkpointAgeMs.map { relativeAge(ms: $0) } ?? "-" }
+        var parts = ["#\(id)"]
+        if let epoch = p.checkpointEpoch { parts.append("e\(epoch)") }
+        if let age = p.checkpointAgeMs { parts.append(relativeAge(ms: age)) }
+        if let ms = p.checkpointDurationMs { parts.append(String(format: "%.1fms", ms)) }
+        if let bytes = p.checkpointBytes { parts.append(bytes >= 10_240 ? "\(bytes / 1_024)KB" : "\(bytes)B") }
+        return parts.joined(separator: " ")
+    }
+
     static func compactList(_ partitions: [Int32]) -> String {
         partitions.isEmpty ? "-" : partitions.sorted().map(String.init).joined(separator: ",")
+    }
+
+    static func rate(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+    }
+
+    static func seconds(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value >= 100 ? String(format: "%.0fs", value) : String(format: "%.1fs", value)
     }
 }
 

@@ -14,6 +14,14 @@ struct ClusterConfig: Sendable, Equatable {
     var checkpointIntervalMs: Int64 = 10_000
     var kafka = KafkaSettings(brokers: "127.0.0.1:9092")
     var detection = DetectionConfig()
+    /// `[retention]`: how long the coordinator keeps window summaries (and late events, malformed
+    /// records) and anomalies (and history), by the time it stored them.
+    var retentionWindowsMs: Int64 = 86_400_000
+    var retentionAnomaliesMs: Int64 = 30 * 86_400_000
+    /// `[alerts]`: no alerts while `alertWebhookURL` is empty.
+    var alertWebhookURL = ""
+    var alertMinSeverity: Severity = .high
+    var alertDashboardURL = ""
 
     var workerSettings: WorkerSettings {
         WorkerSettings(
@@ -88,6 +96,11 @@ enum ClusterConfigLoader {
         ("detection.volume_spike_ratio", positive { $0.detection.volumeSpikeRatio = $1 }),
         ("detection.policy", policy { $0.detection.policy = $1 }),
         ("detection.cooldown", duration { $0.detection.cooldownMs = $1 }),
+        ("retention.windows", duration { $0.retentionWindowsMs = $1 }),
+        ("retention.anomalies", duration { $0.retentionAnomaliesMs = $1 }),
+        ("alerts.webhook_url", string { $0.alertWebhookURL = $1 }),
+        ("alerts.min_severity", oneOf(Severity.allCases.map(\.rawValue)) { $0.alertMinSeverity = Severity(rawValue: $1) ?? .high }),
+        ("alerts.dashboard_url", string { $0.alertDashboardURL = $1 }),
     ]
 
     /// Keys of `[detection.symbols.SYMBOL]` tables.
@@ -212,6 +225,13 @@ enum ClusterConfigLoader {
         }
         if config.leaseTimeoutMs <= config.heartbeatIntervalMs {
             throw ConfigError(source: source, key: "coordinator.lease_timeout", message: "must be longer than coordinator.heartbeat_interval (\(config.heartbeatIntervalMs) ms); got \(config.leaseTimeoutMs) ms")
+        }
+        for (key, url) in [("alerts.webhook_url", config.alertWebhookURL), ("alerts.dashboard_url", config.alertDashboardURL)]
+        where !url.isEmpty && !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ConfigError(source: source, key: key, message: "expected an http:// or https:// URL, found \"\(url)\"")
+        }
+        for (key, ms) in [("retention.windows", config.retentionWindowsMs), ("retention.anomalies", config.retentionAnomaliesMs)] where ms <= 0 {
+            throw ConfigError(source: source, key: key, message: "must be longer than 0 (data would be deleted as soon as it is stored); got \(ms) ms")
         }
         if config.kafka.brokers.isEmpty {
             throw ConfigError(source: source, key: "kafka.brokers", message: "expected host:port[,host:port...], found an empty string")

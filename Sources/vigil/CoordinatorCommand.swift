@@ -25,9 +25,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let running = try await RunningCoordinator.start(cluster, logger: logger)
         print("coordinator=\(running.address)")
         flushStandardOutput()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: running.node, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let alerts = running.alerts {
+            services.append(.init(service: alerts))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: running.node, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
@@ -42,6 +48,8 @@ struct RunningCoordinator {
     let store: CoordinatorStore
     /// The address it listens on, with the real port when 0 was asked for.
     let address: String
+    /// Delivers alerts (a service to run beside the node); nil when `[alerts] webhook_url` is empty.
+    let alerts: AlertDispatcher?
 
     static func start(_ cluster: ClusterConfig, logger: Logger) async throws -> RunningCoordinator {
         let (host, port) = try splitHostPort(cluster.listen, flag: "coordinator.listen")
@@ -68,12 +76,27 @@ struct RunningCoordinator {
             throw CLIError("coordinator.listen: cannot listen on \(cluster.listen): \(error)")
         }
         let address = "\(host):\(boundPort)"
+        let retention = RetentionPolicy(windowsMs: cluster.retentionWindowsMs, anomaliesMs: cluster.retentionAnomaliesMs)
+        let alertPolicy = cluster.alertWebhookURL.isEmpty ? nil : AlertPolicy(
+            webhookURL: cluster.alertWebhookURL, minSeverity: cluster.alertMinSeverity,
+            dashboardURL: cluster.alertDashboardURL.isEmpty ? nil : cluster.alertDashboardURL)
+        let metrics = CoordinatorMetrics()
+        metrics.bootstrapSwiftMetrics()
         let node = try CoordinatorNode(
-            config: CoordinatorConfig(databasePath: cluster.databasePath, listenAddress: address, settings: cluster.workerSettings),
-            store: store, logger: logger)
+            config: CoordinatorConfig(
+                databasePath: cluster.databasePath, listenAddress: address, settings: cluster.workerSettings, retention: retention,
+                alerts: alertPolicy),
+            store: store, logger: logger, metrics: metrics)
         handler.bind(node)
-        logger.info("coordinator listening", metadata: ["address": "\(address)", "database": "\(cluster.databasePath)", "cluster": "\(cluster.clusterName)"])
-        return RunningCoordinator(node: node, server: server, store: store, address: address)
+        let alerts = alertPolicy.map {
+            AlertDispatcher(policy: $0, store: store, clusterName: cluster.clusterName, metrics: metrics, keepMs: retention.anomaliesMs, logger: logger)
+        }
+        logger.info("coordinator listening", metadata: [
+            "address": "\(address)", "database": "\(cluster.databasePath)", "cluster": "\(cluster.clusterName)",
+            "dashboard": "http://\(address)/", "metrics": "http://\(address)\(RPCPath.metrics)",
+            "alerts": "\(alertPolicy.map { "\($0.minSeverity.rawValue) and above" } ?? "off (alerts.webhook_url is empty)")",
+        ])
+        return RunningCoordinator(node: node, server: server, store: store, address: address, alerts: alerts)
     }
 
     func stop() async {

@@ -71,6 +71,9 @@ struct DemoCommand: AsyncParsableCommand {
             .init(service: feeder, successTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: printer),
         ]
+        if let alerts = running.alerts {
+            services.append(.init(service: alerts))
+        }
         if let duration {
             services.append(.init(service: StopAfter(duration: .milliseconds(try durationFlag(duration, flag: "--duration"))), successTerminationBehavior: .gracefullyShutdownGroup))
         }

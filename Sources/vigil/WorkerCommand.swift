@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import Protocol
 import ServiceLifecycle
 import Worker
 
@@ -18,6 +20,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address shown to operators for this worker (default: the host name).")
     var advertise: String?
 
+    @Option(name: .long, help: "Where to serve Prometheus /metrics, HOST:PORT (port 0: any free port; \"off\": none). Printed in the log and shown by `vigil status`.")
+    var metricsListen: String = "127.0.0.1:0"
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -26,12 +31,36 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         _ = try splitHostPort(address, flag: "--coordinator")
         let logger = logging.bootstrap(label: "vigil.worker")
-        let node = try WorkerNode(options: .init(coordinator: address, workerID: id, advertisedAddress: advertise), logger: logger)
+        var options = WorkerNode.Options(coordinator: address, workerID: id, advertisedAddress: advertise)
+        var metricsServer: WorkerMetricsServer?
+        if metricsListen != "off" {
+            let (host, port) = try splitHostPort(metricsListen, flag: "--metrics-listen")
+            var metricsLogger = logger
+            metricsLogger[metadataKey: "worker.id"] = "\(options.workerID)"
+            let metrics = WorkerMetrics(logger: metricsLogger)
+            metrics.bootstrapSwiftMetrics()
+            let server = WorkerMetricsServer(metrics: metrics, host: host, port: port, advertisedHost: options.advertisedAddress, logger: metricsLogger)
+            do {
+                options.metricsAddress = try await server.start()
+            } catch {
+                throw CLIError("--metrics-listen: cannot listen on \(metricsListen): \(error)")
+            }
+            options.metrics = metrics
+            metricsServer = server
+            metricsLogger.info("metrics listening", metadata: ["url": "http://\(options.metricsAddress ?? metricsListen)\(RPCPath.metrics)"])
+        }
+        let node = try WorkerNode(options: options, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: node, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await metricsServer?.shutdown()
+            throw error
+        }
+        await metricsServer?.shutdown()
     }
 }

@@ -39,16 +39,22 @@ struct Baseline: Equatable, Sendable {
     /// Robust location and scale of the features the detectors read.
     func statistics() -> BaselineStatistics {
         let held = entries
+        let volatility = RobustEstimate(
+            held.map(\.volatility), absoluteFloor: RobustEstimate.volatilityFloor,
+            relativeFloor: RobustEstimate.relativeFloor)
         return BaselineStatistics(
             windows: held.count,
             logReturn: RobustEstimate(
-                held.map(\.logReturn), absoluteFloor: RobustEstimate.logReturnFloor,
+                held.map(\.logReturn),
+                absoluteFloor: max(RobustEstimate.logReturnFloor, RobustEstimate.returnToVolatilityFloor * volatility.median),
                 relativeFloor: RobustEstimate.relativeFloor),
-            volatility: RobustEstimate(
-                held.map(\.volatility), absoluteFloor: RobustEstimate.volatilityFloor,
-                relativeFloor: RobustEstimate.relativeFloor),
+            volatility: volatility,
+            logCount: RobustEstimate(
+                held.map { naturalLog(1 + Double($0.count)) }, absoluteFloor: RobustEstimate.logCountFloor,
+                relativeFloor: 0),
             medianQuoteVolume: RobustEstimate.median(held.map(\.quoteVolume)),
-            medianTradeCount: RobustEstimate.median(held.map { Double($0.count) }))
+            medianTradeCount: RobustEstimate.median(held.map { Double($0.count) }),
+            medianLongestGapMs: RobustEstimate.median(held.map { Double($0.longestGapMs) }))
     }
 }
 
@@ -59,14 +65,21 @@ struct Baseline: Equatable, Sendable {
 /// few spikes in the baseline barely move it. The floors keep a flat baseline (MAD = 0, e.g. a
 /// price that did not move for 12 windows) from turning any change into an infinite z-score:
 /// - log return: absolute floor 1e-4 (1 basis point), so a flat market alerts at the
-///   threshold times 1 bp (3.5 bp with z = 3.5), not at the first tick;
+///   threshold times 1 bp (3.5 bp with z = 3.5), not at the first tick; and half the median
+///   realized volatility, so that a net move within the price's ordinary tick-to-tick motion
+///   (bid-ask bounce included) is never a shock, however quiet the last few windows' returns
+///   happened to be (12 overlapping windows can give a MAD far below the true spread);
 /// - volatility: absolute floor 1e-4, and 10% of the median, so a steady market needs its
-///   volatility to rise by a real fraction of itself.
+///   volatility to rise by a real fraction of itself;
+/// - `ln(1 + trades)`: absolute floor 0.1 (about 10 % more trades per unit of scale), no relative
+///   floor (the median of a logarithm says nothing about its spread).
 struct RobustEstimate: Equatable, Sendable {
     static let madToSigma = 1.4826
     static let logReturnFloor = 1e-4
     static let volatilityFloor = 1e-4
     static let relativeFloor = 0.1
+    static let logCountFloor = 0.1
+    static let returnToVolatilityFloor = 0.5
 
     var median: Double
     /// Median absolute deviation from the median (unscaled).
@@ -106,6 +119,9 @@ struct BaselineStatistics: Equatable, Sendable {
     var windows: Int
     var logReturn: RobustEstimate
     var volatility: RobustEstimate
+    /// Of `ln(1 + trades)`.
+    var logCount: RobustEstimate
     var medianQuoteVolume: Double
     var medianTradeCount: Double
+    var medianLongestGapMs: Double
 }

@@ -71,6 +71,12 @@ extension DetectionConfig {
         if effectiveVolumeSpikeMinTrades < 0 {
             problems.append("volumeSpikeMinTrades must be >= 0 (got \(effectiveVolumeSpikeMinTrades))")
         }
+        problems += effectiveIsolationForest.validationProblems()
+        problems += effectivePatterns.validationProblems()
+        let quality = effectiveQualityMediumMagnitude
+        if !(quality >= 1) || !quality.isFinite {
+            problems.append("qualityMediumMagnitude must be a finite number >= 1 (got \(quality))")
+        }
         for (symbol, overrides) in symbols.sorted(by: { $0.key < $1.key }) {
             if SymbolKey(symbol) == nil {
                 problems.append("symbols.\(symbol): not a symbol (1-32 bytes of A-Z 0-9 _ -)")

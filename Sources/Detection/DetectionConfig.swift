@@ -14,7 +14,7 @@ public struct DetectionConfig: Codable, Sendable, Equatable {
     public var zScoreThreshold: Double = 3.5
     public var volumeSpikeRatio: Double = 3.0
     /// Which detectors must fire for an anomaly to be reported.
-    public var policy: Policy = .any
+    public var policy: Policy = .filtered
     /// Repeats of the same symbol and kind within this many ms are stored as suppressed.
     public var cooldownMs: Int64 = 120_000
     /// Per-symbol overrides, keyed by symbol (e.g. "BTCUSDT").
@@ -25,9 +25,18 @@ public struct DetectionConfig: Codable, Sendable, Equatable {
     /// Fewest trades a window needs before it can be a volume spike (one trade in a dead market
     /// is not a spike); nil means 5. Optional for the same reason as `severityCuts`.
     public var volumeSpikeMinTrades: Int?
+    /// The Isolation Forest: history, retraining and score threshold; nil means
+    /// `IsolationForestSettings()`. Optional for the same reason as `severityCuts`.
+    public var isolationForest: IsolationForestSettings?
+    /// Thresholds of the pattern rules; nil means `PatternSettings()`. Optional likewise.
+    public var patterns: PatternSettings?
+    /// Magnitude (`|score| / threshold`) at which a finding that no other detector family
+    /// confirms earns medium quality; nil means 1.5. Optional likewise.
+    public var qualityMediumMagnitude: Double?
 
     public enum Policy: String, Codable, Sendable, CaseIterable {
-        /// Z-score and Isolation Forest must agree.
+        /// Z-score (and volume) findings count only when the Isolation Forest agrees; pattern
+        /// rules, each already a conjunction of conditions, count on their own.
         case filtered
         /// Any detector suffices.
         case any

@@ -14,6 +14,12 @@ func naturalLog(_ x: Double) -> Double {
     log(x)
 }
 
+/// `e^x` from the platform's libm, for the same reason as `naturalLog`.
+@inline(__always)
+func naturalExp(_ x: Double) -> Double {
+    exp(x)
+}
+
 /// Formats `value` with exactly `decimals` digits after the point, rounding half away from
 /// zero ("-2.31", "0.00"). Falls back to Swift's shortest representation beyond 1e15 or for
 /// non-finite values. For descriptions only: never parsed back.

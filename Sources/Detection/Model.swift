@@ -120,12 +120,18 @@ public struct WindowSummary: Codable, Sendable, Equatable {
     public var takerBuyRatio: Double
     public var largestTrade: Double
     public var longestGapMs: Int64
+    /// Rush orders: runs of two or more fills in the same millisecond on the same taker side
+    /// (one aggressive order sweeping the book). Optional so that summaries encoded before it
+    /// existed decode; detection always sets it.
+    public var rushClusters: Int64?
+    /// Share of the window's base volume traded in rush runs (0...1); optional like `rushClusters`.
+    public var rushVolumeShare: Double?
 
     public init(
         symbol: String, startMs: Int64, endMs: Int64, count: Int64, baseVolume: Double,
         quoteVolume: Double, vwap: Double, open: Double, high: Double, low: Double, close: Double,
         logReturn: Double, volatility: Double, takerBuyRatio: Double, largestTrade: Double,
-        longestGapMs: Int64
+        longestGapMs: Int64, rushClusters: Int64? = nil, rushVolumeShare: Double? = nil
     ) {
         self.symbol = symbol
         self.startMs = startMs
@@ -143,6 +149,8 @@ public struct WindowSummary: Codable, Sendable, Equatable {
         self.takerBuyRatio = takerBuyRatio
         self.largestTrade = largestTrade
         self.longestGapMs = longestGapMs
+        self.rushClusters = rushClusters
+        self.rushVolumeShare = rushVolumeShare
     }
 }
 

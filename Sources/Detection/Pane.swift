@@ -30,6 +30,18 @@ struct Pane: Equatable, Sendable {
     /// event-time order; a trade arriving inside the span it extends no further does not
     /// split the gap it falls in (the gap may be overstated, never understated by more).
     var longestGapMs: Int64 = 0
+    /// Rush orders: runs of two or more consecutive arrivals in the same millisecond on the same
+    /// taker side (one aggressive order sweeping several resting ones). `rushClusters` counts the
+    /// runs, `rushVolume` adds their base volume. A run is tracked by arrival order, so a trade
+    /// of another millisecond or side arriving in between ends it.
+    var rushClusters: Int64 = 0
+    var rushVolume = 0.0
+    /// Time, side and length of the run the last arrival belongs to, and its first fill's size
+    /// (added to `rushVolume` when a second fill makes the run a rush).
+    var runTimeMs: Int64 = 0
+    var runTakerBuy = false
+    var runFills: Int64 = 0
+    var runFirstQuantity = 0.0
 
     init() {}
 
@@ -60,6 +72,19 @@ struct Pane: Equatable, Sendable {
                 longestGapMs = max(longestGapMs, minTimeMs - timeMs)
                 minTimeMs = timeMs
             }
+        }
+        if count > 0 && timeMs == runTimeMs && takerBuy == runTakerBuy {
+            runFills += 1
+            if runFills == 2 {
+                rushClusters += 1
+                rushVolume += runFirstQuantity
+            }
+            rushVolume += quantity
+        } else {
+            runTimeMs = timeMs
+            runTakerBuy = takerBuy
+            runFills = 1
+            runFirstQuantity = quantity
         }
         close = price
         lastSequence = sequence
@@ -93,13 +118,21 @@ struct WindowFeatures: Equatable, Sendable {
     /// Longest stretch without a trade, counting from the window start to the first trade and
     /// from the last trade to the window end: `windowMs` for an empty window.
     var longestGapMs: Int64
+    /// Rush orders (see `Pane.rushClusters`): runs of same-millisecond, same-side fills.
+    var rushClusters: Int64 = 0
+    /// Share of base volume traded in rush runs; 0 when the base volume is 0.
+    var rushVolumeShare: Double = 0
+    /// Quote volume of the window's last pane (its newest `slideMs`): a burst that began just
+    /// before the window closed shows here at full strength, diluted in `quoteVolume`.
+    var recentQuoteVolume: Double = 0
 
     /// An empty window: no trades, the last known price carried as open/high/low/close/vwap.
     static func empty(carriedClose: Double, windowMs: Int64) -> WindowFeatures {
         WindowFeatures(
             count: 0, baseVolume: 0, quoteVolume: 0, vwap: carriedClose, open: carriedClose,
             high: carriedClose, low: carriedClose, close: carriedClose, logReturn: 0, volatility: 0,
-            takerBuyRatio: 0.5, largestTrade: 0, longestGapMs: windowMs)
+            takerBuyRatio: 0.5, largestTrade: 0, longestGapMs: windowMs, rushClusters: 0, rushVolumeShare: 0,
+            recentQuoteVolume: 0)
     }
 
     /// Combines the non-empty panes of a window, given in pane (event-time) order.
@@ -108,7 +141,8 @@ struct WindowFeatures: Equatable, Sendable {
     /// adds each pane's own sum to the squared log returns across pane joints, taking panes in
     /// order of first arrival: exact when trades arrive in event-time order (the recordings and
     /// live feeds do), a close approximation otherwise, and deterministic either way.
-    static func combine(_ panes: [Pane], startMs: Int64, endMs: Int64, carriedClose: Double) -> WindowFeatures {
+    /// `lastPane` is the index of the window's last pane (for `recentQuoteVolume`).
+    static func combine(_ panes: [Pane], startMs: Int64, endMs: Int64, lastPane: Int64, carriedClose: Double) -> WindowFeatures {
         guard let first = panes.first else {
             return .empty(carriedClose: carriedClose, windowMs: endMs - startMs)
         }
@@ -123,6 +157,9 @@ struct WindowFeatures: Equatable, Sendable {
         var opening = first
         var closing = first
         var longestGap: Int64 = 0
+        var rushClusters: Int64 = 0
+        var rushVolume = 0.0
+        var recentQuote = 0.0
         var cursor = startMs
         for pane in panes {
             count += pane.count
@@ -133,6 +170,9 @@ struct WindowFeatures: Equatable, Sendable {
             low = min(low, pane.low)
             largest = max(largest, pane.largestTrade)
             sumSquares += pane.sumSquaredReturns
+            rushClusters += pane.rushClusters
+            rushVolume += pane.rushVolume
+            if pane.index == lastPane { recentQuote += pane.quoteVolume }
             if pane.firstSequence < opening.firstSequence { opening = pane }
             if pane.lastSequence > closing.lastSequence { closing = pane }
             longestGap = max(longestGap, pane.minTimeMs - cursor, pane.longestGapMs)
@@ -155,7 +195,8 @@ struct WindowFeatures: Equatable, Sendable {
             logReturn: naturalLog(close / open),
             volatility: sumSquares.squareRoot(),
             takerBuyRatio: base > 0 ? takerBuy / base : 0.5,
-            largestTrade: largest, longestGapMs: longestGap)
+            largestTrade: largest, longestGapMs: longestGap, rushClusters: rushClusters,
+            rushVolumeShare: base > 0 ? min(1, rushVolume / base) : 0, recentQuoteVolume: recentQuote)
     }
 
     func summary(symbol: String, startMs: Int64, endMs: Int64) -> WindowSummary {
@@ -163,6 +204,7 @@ struct WindowFeatures: Equatable, Sendable {
             symbol: symbol, startMs: startMs, endMs: endMs, count: count, baseVolume: baseVolume,
             quoteVolume: quoteVolume, vwap: vwap, open: open, high: high, low: low, close: close,
             logReturn: logReturn, volatility: volatility, takerBuyRatio: takerBuyRatio,
-            largestTrade: largestTrade, longestGapMs: longestGapMs)
+            largestTrade: largestTrade, longestGapMs: longestGapMs, rushClusters: rushClusters,
+            rushVolumeShare: rushVolumeShare)
     }
 }

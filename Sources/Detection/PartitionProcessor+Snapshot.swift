@@ -3,15 +3,22 @@
 /// Layout (little-endian): magic `VGLP`, format version (UInt16), partition, the window
 /// settings the state depends on (window, slide, lateness, baseline windows), the counters,
 /// the watermark state, then each symbol in id order (name, next window, last data pane,
-/// carried close, live panes in pane order, baseline windows oldest first, cooldowns by kind),
-/// and last an FNV-1a 64 checksum of everything before it.
+/// carried close, live panes in pane order, baseline windows oldest first, cooldowns by kind,
+/// the Isolation Forest's history and schedule, the pattern memory), and last an FNV-1a 64
+/// checksum of everything before it.
 ///
 /// Thresholds, policy, cooldowns and severity cuts are not part of the state: a snapshot
 /// restores under a configuration that changes them (they apply from the next window on).
-/// The window settings are: restoring under different ones is a `configMismatch`.
+/// Nor are the forests: each is rebuilt on restore from the history it was trained on, with the
+/// seed of its generation, so it scores exactly as before (restoring under other `trees` or
+/// `sampleSize` rebuilds it with those). The window settings and the size of the forest's
+/// history are state: restoring under different ones is a `configMismatch`.
+///
+/// Format 1 (before rush orders, forests and pattern rules) is not read: such a checkpoint is
+/// refused with `unsupportedVersion`, and the partition is replayed from its start offset.
 extension PartitionProcessor {
     static let snapshotMagic: [UInt8] = Array("VGLP".utf8)
-    static let snapshotVersion: UInt16 = 1
+    static let snapshotVersion: UInt16 = 2
 
     /// Binary snapshot of the whole state (windows, baselines, cooldowns, watermark, stats,
     /// next offset): compact, versioned (magic + version header), checksummed.
@@ -24,6 +31,10 @@ extension PartitionProcessor {
         w.write(geometry.slideMs)
         w.write(geometry.latenessMs)
         w.write(UInt32(geometry.baselineWindows))
+        let forest = config.effectiveIsolationForest
+        let probe = IsolationModel(settings: forest, symbol: "")
+        w.write(UInt32(probe.historyWindows))
+        w.write(UInt32(probe.retrainEveryWindows))
         let c = counters
         for value in [c.consumed, c.windowed, c.late, c.malformed, c.windowsClosed, c.windowsSkipped,
                       c.anomalies, c.suppressed, c.watermarkMs, c.nextOffset]
@@ -47,12 +58,22 @@ extension PartitionProcessor {
             let windows = state.baseline.windows
             w.write(UInt16(windows.count))
             for window in windows { w.write(window) }
-            let cooldowns = state.cooldowns.lastAlertedEndMs.sorted { $0.key < $1.key }
+            let cooldowns = state.cooldowns.lastAlerted.sorted { $0.key < $1.key }
             w.write(UInt8(cooldowns.count))
-            for (kind, endMs) in cooldowns {
+            for (kind, alert) in cooldowns {
                 w.writeShortBytes(Array(kind.rawValue.utf8))
-                w.write(endMs)
+                w.write(alert.endMs)
+                w.writeShortBytes(Array(alert.severity.rawValue.utf8))
             }
+            let isolation = state.isolation
+            w.write(UInt32(isolation.count))
+            w.write(UInt32(isolation.windowsSinceTraining))
+            w.write(isolation.generation)
+            w.write(UInt32(isolation.trainedOn))
+            for vector in isolation.history {
+                for value in vector { w.write(value) }
+            }
+            w.write(state.patterns)
         }
         var bytes = w.bytes
         var checksum = ByteWriter()
@@ -88,10 +109,16 @@ extension PartitionProcessor {
         let slideMs: Int64 = try r.read()
         let latenessMs: Int64 = try r.read()
         let baselineWindows: UInt32 = try r.read()
+        let forestHistory: UInt32 = try r.read()
+        let forestRetrain: UInt32 = try r.read()
+        let probe = IsolationModel(settings: config.effectiveIsolationForest, symbol: "")
         guard windowMs == geometry.windowMs, slideMs == geometry.slideMs, latenessMs == geometry.latenessMs,
             Int(baselineWindows) == geometry.baselineWindows
         else {
             throw SnapshotError(.configMismatch, "snapshot was taken with window \(windowMs) ms, slide \(slideMs) ms, lateness \(latenessMs) ms, baseline \(baselineWindows) windows, but the configuration has \(geometry.windowMs), \(geometry.slideMs), \(geometry.latenessMs), \(geometry.baselineWindows); restore with the same window settings or discard the checkpoint and replay")
+        }
+        guard Int(forestHistory) == probe.historyWindows, Int(forestRetrain) == probe.retrainEveryWindows else {
+            throw SnapshotError(.configMismatch, "snapshot was taken with an Isolation Forest history of \(forestHistory) windows retrained every \(forestRetrain), but the configuration has \(probe.historyWindows) and \(probe.retrainEveryWindows); restore with the same settings or discard the checkpoint and replay")
         }
 
         var c = ProcessorStats()
@@ -137,8 +164,7 @@ extension PartitionProcessor {
             guard symbols.id(of: key) == nil else { throw SnapshotError.corrupt("symbol \(key) twice") }
             _ = symbols.intern(key)
             var state = SymbolWindows(
-                geometry: geometry, settings: SymbolSettings(config: config, symbol: symbols.name(id)),
-                nextWindowStart: try r.read())
+                geometry: geometry, config: config, symbol: symbols.name(id), nextWindowStart: try r.read())
             state.lastDataPane = try r.read()
             state.carriedClose = try r.readDouble()
             guard state.nextWindowStart > closedThrough, state.nextWindowStart <= maxPane, state.lastDataPane <= maxPane else {
@@ -164,15 +190,40 @@ extension PartitionProcessor {
             }
             for _ in 0..<windowCount { state.baseline.append(try r.readWindow()) }
             let cooldownCount = Int(try r.read(UInt8.self))
-            var cooldowns: [AnomalyKind: Int64] = [:]
+            var cooldowns: [AnomalyKind: Cooldowns.Alert] = [:]
             for _ in 0..<cooldownCount {
                 let raw = String(decoding: try r.readShortBytes(), as: UTF8.self)
                 guard let kind = AnomalyKind(rawValue: raw), cooldowns[kind] == nil else {
                     throw SnapshotError.corrupt("\(key): bad cooldown kind \"\(raw)\"")
                 }
-                cooldowns[kind] = try r.read()
+                let endMs: Int64 = try r.read()
+                let rawSeverity = String(decoding: try r.readShortBytes(), as: UTF8.self)
+                guard let severity = Severity(rawValue: rawSeverity) else {
+                    throw SnapshotError.corrupt("\(key): bad cooldown severity \"\(rawSeverity)\"")
+                }
+                cooldowns[kind] = Cooldowns.Alert(endMs: endMs, severity: severity)
             }
-            state.cooldowns = Cooldowns(lastAlertedEndMs: cooldowns)
+            state.cooldowns = Cooldowns(lastAlerted: cooldowns)
+            let vectorCount = Int(try r.read(UInt32.self))
+            let sinceTraining = Int(try r.read(UInt32.self))
+            let generation: UInt64 = try r.read()
+            let trainedOn = Int(try r.read(UInt32.self))
+            guard vectorCount <= state.isolation.capacity, r.remaining >= vectorCount * IsolationModel.dimensions * 8 else {
+                throw SnapshotError.corrupt("\(key): \(vectorCount) isolation vectors")
+            }
+            var history: [[Double]] = []
+            history.reserveCapacity(vectorCount)
+            for _ in 0..<vectorCount {
+                var vector: [Double] = []
+                for _ in 0..<IsolationModel.dimensions { vector.append(try r.readDouble()) }
+                history.append(vector)
+            }
+            if let problem = state.isolation.restore(
+                history: history, windowsSinceTraining: sinceTraining, generation: generation, trainedOn: trainedOn)
+            {
+                throw SnapshotError.corrupt("\(key): \(problem)")
+            }
+            state.patterns = try r.readPatternMemory()
             states.append(state)
         }
         guard r.remaining == 0 else { throw SnapshotError.corrupt("\(r.remaining) unexpected trailing bytes") }
@@ -197,6 +248,12 @@ extension ByteWriter {
         write(pane.minTimeMs)
         write(pane.maxTimeMs)
         write(pane.longestGapMs)
+        write(pane.rushClusters)
+        write(pane.rushVolume)
+        write(pane.runTimeMs)
+        write(pane.runTakerBuy)
+        write(pane.runFills)
+        write(pane.runFirstQuantity)
     }
 
     mutating func write(_ window: WindowFeatures) {
@@ -213,6 +270,21 @@ extension ByteWriter {
         write(window.takerBuyRatio)
         write(window.largestTrade)
         write(window.longestGapMs)
+        write(window.rushClusters)
+        write(window.rushVolumeShare)
+        write(window.recentQuoteVolume)
+    }
+
+    mutating func write(_ memory: PatternMemory) {
+        write(memory.moveDirection)
+        write(memory.moveReference)
+        write(memory.moveExtreme)
+        write(memory.moveScale)
+        write(memory.moveSeenAtMs)
+        write(memory.pumpBase)
+        write(memory.pumpPeak)
+        write(memory.pumpScale)
+        write(memory.pumpLastMs)
     }
 }
 
@@ -234,6 +306,12 @@ extension ByteReader {
         pane.minTimeMs = try read()
         pane.maxTimeMs = try read()
         pane.longestGapMs = try read()
+        pane.rushClusters = try read()
+        pane.rushVolume = try readDouble()
+        pane.runTimeMs = try read()
+        pane.runTakerBuy = try readBool()
+        pane.runFills = try read()
+        pane.runFirstQuantity = try readDouble()
         return pane
     }
 
@@ -242,6 +320,22 @@ extension ByteReader {
             count: try read(), baseVolume: try readDouble(), quoteVolume: try readDouble(),
             vwap: try readDouble(), open: try readDouble(), high: try readDouble(), low: try readDouble(),
             close: try readDouble(), logReturn: try readDouble(), volatility: try readDouble(),
-            takerBuyRatio: try readDouble(), largestTrade: try readDouble(), longestGapMs: try read())
+            takerBuyRatio: try readDouble(), largestTrade: try readDouble(), longestGapMs: try read(),
+            rushClusters: try read(), rushVolumeShare: try readDouble(), recentQuoteVolume: try readDouble())
+    }
+
+    mutating func readPatternMemory() throws(SnapshotError) -> PatternMemory {
+        var memory = PatternMemory()
+        memory.moveDirection = try read()
+        guard (-1...1).contains(memory.moveDirection) else { throw SnapshotError.corrupt("bad pattern move direction") }
+        memory.moveReference = try readDouble()
+        memory.moveExtreme = try readDouble()
+        memory.moveScale = try readDouble()
+        memory.moveSeenAtMs = try read()
+        memory.pumpBase = try readDouble()
+        memory.pumpPeak = try readDouble()
+        memory.pumpScale = try readDouble()
+        memory.pumpLastMs = try read()
+        return memory
     }
 }

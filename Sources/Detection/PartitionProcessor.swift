@@ -31,22 +31,24 @@
 /// ## Detectors, policy, severity, quality, cooldown
 /// Each closed window is compared with its symbol's baseline (the last `baselineWindows`
 /// closed windows) before joining it, once the baseline holds `minHistory` windows. A z-score
-/// is `(x - median) / scale` with `scale = max(1.4826 * MAD, 0.1 * |median|, 1e-4)`: robust to
-/// the spikes it must find, and floored so that a flat baseline gives no infinite z-score
-/// (a flat price alerts at threshold x 1 basis point).
-/// - `price_shock`: z-score of the log return, either direction; `volatility_shock`: z-score of
-///   the realized volatility, upward only; both fire at `|z| >= zScoreThreshold(for:)`.
-/// - `volume_spike`: quote volume / baseline median quote volume `>= volumeSpikeRatio(for:)`,
-///   with at least `volumeSpikeMinTrades` trades in the window; no ratio when the median is 0.
-/// - Policy: `any` reports every firing detector, `zscore` and `volume` their own. `filtered`
-///   ("z-score AND Isolation Forest") behaves exactly like `zscore` until the forest exists;
-///   `isolation_forest` and `patterns` report nothing yet.
-/// - Severity from `|score| / threshold` through `severityCuts` (default 1.5x, 2x, 3x). Quality:
-///   high when two or more detectors fire on the window, medium when this one fired at >= 1.5x
-///   its threshold, else low.
-/// - Cooldown per (symbol, kind) in event time: an anomaly whose window ends less than
-///   `cooldownMs` after the window of the last alerted one of its kind is reported with
-///   `suppressed = true`.
+/// is `(x - median) / scale` with a robust, floored scale (`RobustEstimate`): robust to the
+/// spikes it must find, and never so small that noise looks like news.
+/// - Z-scores (`ZScoreDetector`): `price_shock` (log return, either direction),
+///   `volatility_shock` (realized volatility, upward), `trade_count_spike` (`ln(1 + trades)`,
+///   upward), at `|z| >= zScoreThreshold(for:)`.
+/// - Volume (`VolumeSpikeDetector`): `volume_spike` when the window's quote volume reaches
+///   `volumeSpikeRatio(for:)` times the baseline median, or its last pane 1.5 times that
+///   ratio of the median's per-pane share.
+/// - Isolation Forest (`IsolationForestDetector`, `IsolationModel`): `isolation_outlier` when the
+///   symbol's forest, trained on its last unflagged windows and retrained on a schedule, scores
+///   the window at or above `isolationForest.threshold`. Seeded from (symbol, generation).
+/// - Pattern rules (`PatternDetector`): `flash_crash`, `pump_and_dump`, `volatility_burst`,
+///   `liquidity_gap`, some of them across windows through a small per-symbol memory.
+/// - Policy, one anomaly per kind and window, severity and quality: see `WindowEvaluator`.
+///   The default, `filtered`, reports z-score and volume findings only when the forest agrees,
+///   and pattern findings on their own.
+/// - Cooldown per (symbol, kind) in event time (`Cooldowns`): a repeat within `cooldownMs` of the
+///   last alert of its kind, and not more severe than it, is reported with `suppressed = true`.
 ///
 /// ## Long silences
 /// When the watermark jumps far (hours without trades for a symbol, or a time jump in the
@@ -60,7 +62,9 @@
 ///
 /// ## Cost
 /// A trade that closes no window costs one parse, one symbol lookup and one pane update, with
-/// no heap allocation. Closing windows allocates (summaries, anomalies).
+/// no heap allocation. Closing windows allocates (summaries, anomalies, detector findings);
+/// every detector runs per closed window only, and a forest is retrained once every
+/// `isolationForest.retrainEveryWindows` windows of its symbol.
 public struct PartitionProcessor: Sendable {
     public let partition: Int32
     public let config: DetectionConfig
@@ -147,7 +151,7 @@ public struct PartitionProcessor: Sendable {
         } else {
             id = symbols.intern(trade.symbol)
             states.append(SymbolWindows(
-                geometry: geometry, settings: SymbolSettings(config: config, symbol: symbols.name(id)),
+                geometry: geometry, config: config, symbol: symbols.name(id),
                 nextWindowStart: max(pane - geometry.panesPerWindow + 1, closedThrough + 1)))
         }
         states[id].add(trade, pane: pane, sequence: offset)
@@ -172,6 +176,7 @@ public struct PartitionProcessor: Sendable {
                     let resume = target - cap + 1
                     counters.windowsSkipped += resume - start
                     states[id].baseline.reset()
+                    states[id].patterns = PatternMemory()
                     start = resume
                 }
                 closeWindow(symbol: id, start: start, watermark: watermark, offset: offset, into: &output)
@@ -190,19 +195,29 @@ public struct PartitionProcessor: Sendable {
         let endMs = startMs + geometry.windowMs
         output.windows.append(features.summary(symbol: name, startMs: startMs, endMs: endMs))
         counters.windowsClosed += 1
+        var flagged = false
         if states[id].baseline.count >= geometry.minHistory {
             let before = output.anomalies.count
-            let emitted = WindowEvaluator.evaluate(
-                features, baseline: states[id].baseline.statistics(), settings: states[id].settings,
-                cooldowns: &states[id].cooldowns,
+            let input = DetectorInput(
+                window: features, baseline: states[id].baseline.statistics(), settings: states[id].settings,
+                windowMs: geometry.windowMs, panesPerWindow: geometry.panesPerWindow,
+                isolationScore: states[id].isolation.score(features, windowMs: geometry.windowMs),
+                patterns: states[id].patterns, endMs: endMs)
+            let outcome = WindowEvaluator.evaluate(
+                input, cooldowns: &states[id].cooldowns,
                 context: .init(
                     symbol: name, startMs: startMs, endMs: endMs, detectedAtMs: watermark,
                     partition: partition, offset: offset),
                 into: &output.anomalies)
-            counters.anomalies += Int64(emitted)
+            states[id].patterns.advance(with: input, fired: outcome.firedPatterns)
+            flagged = outcome.flagged
+            counters.anomalies += Int64(output.anomalies.count - before)
             counters.suppressed += Int64(output.anomalies[before...].reduce(0) { $0 + ($1.suppressed ? 1 : 0) })
         }
         states[id].baseline.append(features)
+        // The forest learns what normal looks like: windows another detector flagged stay out
+        // of its history, so that one shock does not teach it to shrug at the next.
+        if !flagged { states[id].isolation.append(features, windowMs: geometry.windowMs) }
     }
 }
 

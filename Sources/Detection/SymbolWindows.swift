@@ -1,5 +1,6 @@
 /// One symbol's window state in one partition: open panes, the next window to close, the
-/// carried price, the baseline and the cooldowns.
+/// carried price, the baseline, the Isolation Forest and its history, the pattern memory and
+/// the cooldowns.
 ///
 /// Panes live in a fixed ring of `WindowGeometry.ringCapacity` slots indexed by
 /// `pane mod capacity`. Enough, because every pane still needed lies in
@@ -17,14 +18,17 @@ struct SymbolWindows: Equatable, Sendable {
     var carriedClose: Double = 0
     var baseline: Baseline
     var cooldowns = Cooldowns()
+    var isolation: IsolationModel
+    var patterns = PatternMemory()
     /// Resolved from the configuration (not part of a snapshot).
     let settings: SymbolSettings
 
-    init(geometry: WindowGeometry, settings: SymbolSettings, nextWindowStart: Int64) {
+    init(geometry: WindowGeometry, config: DetectionConfig, symbol: String, nextWindowStart: Int64) {
         panes = Array(repeating: Pane(), count: geometry.ringCapacity)
         self.nextWindowStart = nextWindowStart
         baseline = Baseline(capacity: geometry.baselineWindows)
-        self.settings = settings
+        isolation = IsolationModel(settings: config.effectiveIsolationForest, symbol: symbol)
+        settings = SymbolSettings(config: config, symbol: symbol)
     }
 
     @inline(__always)
@@ -55,7 +59,8 @@ struct SymbolWindows: Equatable, Sendable {
         }
         let startMs = start * geometry.slideMs
         let features = WindowFeatures.combine(
-            present, startMs: startMs, endMs: startMs + geometry.windowMs, carriedClose: carriedClose)
+            present, startMs: startMs, endMs: startMs + geometry.windowMs,
+            lastPane: start + geometry.panesPerWindow - 1, carriedClose: carriedClose)
         carriedClose = features.close
         nextWindowStart = start + 1
         return features

@@ -49,7 +49,7 @@ final class DetectorTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(a.scores["z_volatility"]), r / 1e-4, accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap(a.scores["volume_ratio"]), 502.0 / 500, accuracy: 1e-12)
         XCTAssertEqual(a.severity, .critical)
-        XCTAssertEqual(a.quality, .high, "two detectors fired")
+        XCTAssertEqual(a.quality, .medium, "two z-scores are one family; 198 / 3.5 is past 1.5x")
         XCTAssertFalse(a.suppressed)
         XCTAssertEqual(a.partition, 0)
         XCTAssertEqual(a.offset, 25, "the record whose arrival closed the window")
@@ -147,7 +147,7 @@ final class DetectorTests: XCTestCase {
         }
         XCTAssertEqual(kinds(.any), [.priceShock, .volatilityShock])
         XCTAssertEqual(kinds(.zscore), [.priceShock, .volatilityShock])
-        XCTAssertEqual(kinds(.filtered), [.priceShock, .volatilityShock], "filtered acts as zscore until the forest exists")
+        XCTAssertEqual(kinds(.filtered), [], "five windows: no forest yet, so nothing confirms the z-scores")
         XCTAssertEqual(kinds(.volume), [])
         XCTAssertEqual(kinds(.isolationForest), [])
         XCTAssertEqual(kinds(.patterns), [])
@@ -170,6 +170,7 @@ final class DetectorTests: XCTestCase {
         d.trade(t: 10_000, p: "100")
         let shocks = d.output.anomalies.filter { $0.kind == .priceShock }
         XCTAssertEqual(shocks.map(\.windowEndMs), [7_000, 8_000, 9_000, 10_000])
+        XCTAssertEqual(Set(shocks.map(\.severity)), [.critical], "every swing is 2 %, z ~ 198")
         // 8 000 is 1 000 after the alert at 7 000; 9 000 is 2 000 after it (not < 2 000); 10 000 follows 9 000.
         XCTAssertEqual(shocks.map(\.suppressed), [false, true, false, true])
         let volatility = d.output.anomalies.filter { $0.kind == .volatilityShock }
@@ -183,23 +184,33 @@ final class DetectorTests: XCTestCase {
         windows: 12,
         logReturn: RobustEstimate(median: 0, mad: 0, scale: 0.125),  // exact in binary
         volatility: RobustEstimate(median: 0.001, mad: 0, scale: 0.001),
-        medianQuoteVolume: 1_000, medianTradeCount: 10)
+        logCount: RobustEstimate(median: log(11), mad: 0, scale: 0.5),
+        medianQuoteVolume: 1_000, medianTradeCount: 10, medianLongestGapMs: 6_000)
 
-    private func features(logReturn: Double = 0, volatility: Double = 0.001, quote: Double = 1_000, count: Int64 = 10) -> WindowFeatures {
-        WindowFeatures(
-            count: count, baseVolume: quote / 100, quoteVolume: quote, vwap: 100, open: 100, high: 100,
-            low: 100, close: 100, logReturn: logReturn, volatility: volatility, takerBuyRatio: 0.5,
-            largestTrade: 1, longestGapMs: 100)
+    private func features(
+        logReturn: Double = 0, volatility: Double = 0.001, quote: Double = 1_000, count: Int64 = 10, recentQuote: Double? = nil
+    ) -> WindowFeatures {
+        // A straight move from 100 to 100 * e^logReturn: the range is the return.
+        let close = 100 * exp(logReturn)
+        return WindowFeatures(
+            count: count, baseVolume: quote / 100, quoteVolume: quote, vwap: 100, open: 100, high: max(100, close),
+            low: min(100, close), close: close, logReturn: logReturn, volatility: volatility, takerBuyRatio: 0.5,
+            largestTrade: 1, longestGapMs: 100, recentQuoteVolume: recentQuote ?? quote / 3)
     }
 
-    private func evaluate(_ window: WindowFeatures, z: Double = 4, policy: DetectionConfig.Policy = .any, baseline: BaselineStatistics? = nil) -> [Anomaly] {
+    private func evaluate(
+        _ window: WindowFeatures, z: Double = 4, policy: DetectionConfig.Policy = .any, baseline: BaselineStatistics? = nil,
+        isolationScore: Double? = nil
+    ) -> [Anomaly] {
         var config = testConfig(z: z, volume: 3, policy: policy)
         config.severityCuts = .init()
         var cooldowns = Cooldowns()
         var anomalies: [Anomaly] = []
+        let input = DetectorInput(
+            window: window, baseline: baseline ?? self.baseline, settings: SymbolSettings(config: config, symbol: "BTCUSDT"),
+            windowMs: 60_000, panesPerWindow: 3, isolationScore: isolationScore, patterns: PatternMemory(), endMs: 60_000)
         _ = WindowEvaluator.evaluate(
-            window, baseline: baseline ?? self.baseline, settings: SymbolSettings(config: config, symbol: "BTCUSDT"),
-            cooldowns: &cooldowns,
+            input, cooldowns: &cooldowns,
             context: .init(symbol: "BTCUSDT", startMs: 0, endMs: 60_000, detectedAtMs: 60_000, partition: 3, offset: 9),
             into: &anomalies)
         return anomalies
@@ -227,28 +238,74 @@ final class DetectorTests: XCTestCase {
         XCTAssertEqual(evaluate(features(logReturn: 0.5)).count, 1, "z exactly at the threshold fires")
     }
 
-    func testTwoDetectorsMakeHighQuality() {
-        let anomalies = evaluate(features(logReturn: 0.625, volatility: 0.006))  // z 5 and z 5
-        XCTAssertEqual(anomalies.map(\.kind), [.priceShock, .volatilityShock])
-        XCTAssertEqual(anomalies.map(\.quality), [.high, .high])
-        XCTAssertEqual(anomalies.map(\.severity), [.low, .low])
+    func testQualityComesFromAgreementBetweenFamilies() {
+        let sameFamily = evaluate(features(logReturn: 0.625, volatility: 0.006))  // z 5 and z 5, both z-scores
+        XCTAssertEqual(sameFamily.map(\.kind), [.priceShock, .volatilityShock])
+        XCTAssertEqual(sameFamily.map(\.quality), [.low, .low], "one family: 1.25x is under the 1.5x of medium")
+        XCTAssertEqual(sameFamily.map(\.severity), [.low, .low])
         let viaVolume = evaluate(features(logReturn: 0.625, quote: 3_200), policy: .zscore)
         XCTAssertEqual(viaVolume.map(\.kind), [.priceShock])
         XCTAssertEqual(viaVolume.first?.quality, .high, "agreement counts even when the policy hides the other")
+        let viaForest = evaluate(features(logReturn: 0.625), isolationScore: 0.7)
+        XCTAssertEqual(viaForest.map(\.kind), [.priceShock, .isolationOutlier])
+        XCTAssertEqual(viaForest.map(\.quality), [.high, .high])
+    }
+
+    func testFilteredNeedsTheForestToAgree() {
+        // z = 5 against threshold 4; the forest threshold is 0.55 by default.
+        XCTAssertEqual(evaluate(features(logReturn: 0.625), policy: .filtered).map(\.kind), [], "no forest yet")
+        XCTAssertEqual(evaluate(features(logReturn: 0.625), policy: .filtered, isolationScore: 0.54).map(\.kind), [])
+        let agreed = evaluate(features(logReturn: 0.625), policy: .filtered, isolationScore: 0.55)
+        XCTAssertEqual(agreed.map(\.kind), [.priceShock], "the forest's vote is not itself an anomaly under filtered")
+        XCTAssertEqual(agreed.first?.quality, .high)
+        XCTAssertEqual(evaluate(features(quote: 3_200), policy: .filtered, isolationScore: 0.6).map(\.kind), [.volumeSpike])
+        XCTAssertEqual(evaluate(features(), policy: .isolationForest, isolationScore: 0.6).map(\.kind), [.isolationOutlier])
+        let outlier = evaluate(features(), policy: .any, isolationScore: 0.66)
+        XCTAssertEqual(outlier.first?.severity, .low, "0.66 / 0.55 = 1.2x")
+        XCTAssertEqual(outlier.first?.scores["isolation"], 0.66)
+    }
+
+    func testTradeCountZScore() throws {
+        // ln(1 + 33) - ln(11) = 1.1394; scale 0.5: z = 2.28 (no); ln(1 + 99) - ln(11) = 2.2073: z = 4.41 (yes).
+        XCTAssertEqual(evaluate(features(count: 33), policy: .zscore).map(\.kind), [])
+        let spike = try XCTUnwrap(evaluate(features(count: 99), policy: .zscore).first)
+        XCTAssertEqual(spike.kind, .tradeCountSpike)
+        XCTAssertEqual(try XCTUnwrap(spike.scores["z_count"]), (log(100) - log(11)) / 0.5, accuracy: 1e-12)
+        XCTAssertEqual(spike.value, 99)
+        XCTAssertEqual(spike.expected, 10)
+        XCTAssertEqual(evaluate(features(count: 0), policy: .zscore).map(\.kind), [], "upward only")
+    }
+
+    func testRecentPaneVolumeSpike() throws {
+        // Window quote 2 000 (ratio 2, under 3); its last pane holds 1 500 against a pane share of
+        // 1 000 / 3 = 333.3: ratio 4.5, exactly 1.5 x 3.
+        let anomalies = evaluate(features(quote: 2_000, recentQuote: 1_500), policy: .volume)
+        let spike = try XCTUnwrap(anomalies.first)
+        XCTAssertEqual(anomalies.count, 1, "one anomaly per kind, the stronger finding")
+        XCTAssertEqual(spike.kind, .volumeSpike)
+        XCTAssertEqual(try XCTUnwrap(spike.scores["recent_volume_ratio"]), 4.5, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(spike.scores["volume_ratio"]), 2)
+        XCTAssertEqual(spike.value, 1_500)
+        XCTAssertEqual(evaluate(features(quote: 2_000, recentQuote: 1_400), policy: .volume), [], "ratio 4.2 < 4.5")
+        // Both fire: the window ratio 6 / 3 = 2x beats the pane's 6 / 4.5 = 1.33x.
+        let both = try XCTUnwrap(evaluate(features(quote: 6_000, recentQuote: 2_000), policy: .volume).first)
+        XCTAssertEqual(both.value, 6_000)
+        XCTAssertEqual(both.severity, .high)
     }
 
     func testVolatilityFiresUpwardOnly() {
         XCTAssertTrue(evaluate(features(volatility: 0)).isEmpty)
         let calm = BaselineStatistics(
             windows: 12, logReturn: baseline.logReturn, volatility: RobustEstimate(median: 0.01, mad: 0, scale: 0.001),
-            medianQuoteVolume: 1_000, medianTradeCount: 10)
+            logCount: baseline.logCount, medianQuoteVolume: 1_000, medianTradeCount: 10, medianLongestGapMs: 6_000)
         XCTAssertTrue(evaluate(features(volatility: 0), baseline: calm).isEmpty, "z = -10: calm is not a shock")
     }
 
     func testDescriptionFormat() throws {
         let b = BaselineStatistics(
             windows: 12, logReturn: RobustEstimate(median: 0.0001, mad: 0, scale: 0.0232 / 7.9),
-            volatility: baseline.volatility, medianQuoteVolume: 1_000, medianTradeCount: 10)
+            volatility: baseline.volatility, logCount: baseline.logCount, medianQuoteVolume: 1_000, medianTradeCount: 10,
+            medianLongestGapMs: 6_000)
         let a = try XCTUnwrap(evaluate(features(logReturn: -0.0231), baseline: b).first)
         XCTAssertEqual(a.description, "BTCUSDT price_shock: return -2.31% vs median 0.01% (z=-7.9)")
     }
@@ -268,12 +325,19 @@ final class DetectorTests: XCTestCase {
     func testCooldownBookkeeping() {
         var c = Cooldowns()
         let cooldown: Int64 = 120_000
-        XCTAssertFalse(c.isSuppressed(kind: .priceShock, windowEndMs: 60_000, cooldownMs: cooldown))
-        XCTAssertTrue(c.isSuppressed(kind: .priceShock, windowEndMs: 80_000, cooldownMs: cooldown))
-        XCTAssertFalse(c.isSuppressed(kind: .volumeSpike, windowEndMs: 80_000, cooldownMs: cooldown), "per kind")
-        XCTAssertTrue(c.isSuppressed(kind: .priceShock, windowEndMs: 179_999, cooldownMs: cooldown))
-        XCTAssertFalse(c.isSuppressed(kind: .priceShock, windowEndMs: 180_000, cooldownMs: cooldown), "measured from the last alert")
-        XCTAssertTrue(c.isSuppressed(kind: .priceShock, windowEndMs: 200_000, cooldownMs: cooldown))
+        func suppressed(_ kind: AnomalyKind, _ end: Int64, _ severity: Severity = .medium) -> Bool {
+            c.isSuppressed(kind: kind, severity: severity, windowEndMs: end, cooldownMs: cooldown)
+        }
+        XCTAssertFalse(suppressed(.priceShock, 60_000))
+        XCTAssertTrue(suppressed(.priceShock, 80_000))
+        XCTAssertFalse(suppressed(.volumeSpike, 80_000), "per kind")
+        XCTAssertTrue(suppressed(.priceShock, 179_999))
+        XCTAssertFalse(suppressed(.priceShock, 180_000), "measured from the last alert")
+        XCTAssertTrue(suppressed(.priceShock, 200_000))
+        XCTAssertTrue(suppressed(.priceShock, 210_000, .low), "a lesser repeat stays quiet")
+        XCTAssertFalse(suppressed(.priceShock, 220_000, .critical), "an escalation alerts at once ...")
+        XCTAssertTrue(suppressed(.priceShock, 240_000, .high), "... and becomes the alert repeats are measured from")
+        XCTAssertFalse(suppressed(.priceShock, 340_000, .low), "340 000 - 220 000 = 120 000: cooled down")
     }
 
     func testConfigDecodesWithoutTheNewOptionalFields() throws {

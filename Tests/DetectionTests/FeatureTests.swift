@@ -29,6 +29,35 @@ final class FeatureTests: XCTestCase {
         XCTAssertEqual(w.longestGapMs, 20_000)
     }
 
+    func testRushOrdersAreSameMillisecondSameSideRuns() throws {
+        var d = Driver(testConfig(latenessMs: 0))
+        d.trade("X", t: 1_000, p: "100", q: "1", m: false)
+        d.trade("X", t: 1_000, p: "100.1", q: "2", m: false)  // a run of 2: a rush (3)
+        d.trade("X", t: 1_000, p: "100.2", q: "0.5", m: false)  // longer: 3.5
+        d.trade("X", t: 1_000, p: "100", q: "1", m: true)  // the other side: a new run
+        d.trade("X", t: 2_000, p: "99.9", q: "4", m: true)  // another millisecond: a new run
+        d.trade("X", t: 2_000, p: "99.9", q: "1", m: true)  // a second rush (5)
+        d.trade("X", t: 3_000, p: "100", q: "1", m: true)
+        d.trade("Y", t: 60_000, p: "1")
+        let w = try XCTUnwrap(d.output.windows.first)
+        XCTAssertEqual(w.count, 7)
+        XCTAssertEqual(w.rushClusters, 2)
+        XCTAssertEqual(try XCTUnwrap(w.rushVolumeShare), 8.5 / 10.5, accuracy: 1e-12)
+    }
+
+    func testRecentPaneVolume() throws {
+        // Window [0, 60 000) of 20 s panes: the last pane is [40 000, 60 000).
+        var d = Driver(testConfig(latenessMs: 0))
+        d.trade("X", t: 1_000, p: "100", q: "1")
+        d.trade("X", t: 45_000, p: "100", q: "2")
+        d.trade("X", t: 59_999, p: "100", q: "3")
+        var features = d.processor.states[0].closeWindow(start: 0, geometry: d.processor.geometry)
+        XCTAssertEqual(features.recentQuoteVolume, 500)
+        XCTAssertEqual(features.quoteVolume, 600)
+        features = d.processor.states[0].closeWindow(start: 1, geometry: d.processor.geometry)
+        XCTAssertEqual(features.recentQuoteVolume, 0, "window [20 000, 80 000): its last pane is empty")
+    }
+
     func testOpenAndCloseFollowArrivalOrder() throws {
         var d = Driver(testConfig(latenessMs: 10_000))
         d.trade(t: 25_000, p: "100")  // arrives first (watermark 15 000)

@@ -57,6 +57,39 @@ final class SnapshotTests: XCTestCase {
         try assertRoundTripsInvisible(records, config: real, cuts: [10_000, 20_000, 30_000])
     }
 
+    func testRoundTripWithTheForestAndPatternsMidSchedule() throws {
+        // A small forest retrained every 4 windows, and the default thresholds, so that cuts fall
+        // between trainings and inside remembered moves.
+        var small = testConfig(latenessMs: 10_000, baselineWindows: 12, minHistory: 3, z: 2.5, volume: 2.0, policy: .any, cooldownMs: 60_000)
+        small.isolationForest = .init(trees: 25, sampleSize: 32, historyWindows: 20, retrainEveryWindows: 4, minTrainingWindows: 6, threshold: 0.55)
+        small.patterns = .init(moveZ: 4)
+        let records = syntheticStream(seed: 31, count: 12_000)
+        var probe = Driver(small)
+        for record in records { probe.send(record) }
+        let kinds = Set(probe.output.anomalies.map(\.kind))
+        XCTAssertTrue(kinds.contains(.isolationOutlier), "the stream should exercise the forest: \(kinds)")
+        XCTAssertTrue(kinds.contains(.flashCrash) || kinds.contains(.liquidityGap), "and a pattern rule: \(kinds)")
+        XCTAssertGreaterThan(probe.processor.states.map(\.isolation.generation).max() ?? 0, 10)
+        try assertRoundTripsInvisible(records, config: small, cuts: [500, 3_001, 3_002, 6_000, 7_777, 10_001])
+
+        var filtered = small
+        filtered.policy = .filtered
+        try assertRoundTripsInvisible(records, config: filtered, cuts: [4_000, 8_000])
+    }
+
+    func testForestSettingsAreStateButItsThresholdIsNot() throws {
+        var d = Driver(config, partition: 5)
+        for record in syntheticStream(seed: 1, count: 2_000) { d.send(record) }
+        let bytes = d.processor.snapshot()
+        var otherHistory = config
+        otherHistory.isolationForest = .init(historyWindows: 90)
+        XCTAssertEqual(restoreError(bytes, config: otherHistory)?.code, .configMismatch)
+        var otherThreshold = config
+        otherThreshold.isolationForest = .init(threshold: 0.7)
+        otherThreshold.patterns = .init(moveZ: 5)
+        XCTAssertNil(restoreError(bytes, config: otherThreshold))
+    }
+
     func testOutputsDoNotDependOnBatchBoundaries() {
         let records = syntheticStream(seed: 5, count: 5_000)
         var whole = Driver(config)
@@ -86,8 +119,10 @@ final class SnapshotTests: XCTestCase {
         var d = Driver(config)
         for record in syntheticStream(seed: 2, count: 3_000) { d.send(record) }
         let size = d.processor.snapshot().count
-        // Four symbols, each at most 7 live panes (128 B) and 12 baseline windows (104 B).
-        XCTAssertLessThan(size, 4 * (7 * 128 + 12 * 104 + 64) + 200)
+        // Four symbols over about 10 minutes, each at most 7 live panes (169 B), 12 baseline
+        // windows (128 B), one forest vector (72 B) per window closed so far (about 32) and the
+        // pattern memory (65 B), plus names and cooldowns.
+        XCTAssertLessThan(size, 4 * (7 * 169 + 12 * 128 + 40 * 72 + 65 + 100) + 200)
     }
 
     // MARK: - Corrupt input
@@ -148,7 +183,7 @@ final class SnapshotTests: XCTestCase {
         trailing += Array(repeating: 0, count: 8)
         XCTAssertEqual(restoreError(resealed(trailing))?.code, .corrupt)
         var counters = good
-        counters[4 + 2 + 4 + 8 * 3 + 4] ^= 1  // consumed no longer equals windowed + late + malformed
+        counters[4 + 2 + 4 + 8 * 3 + 4 + 4 + 4] ^= 1  // consumed no longer equals windowed + late + malformed
         XCTAssertEqual(restoreError(resealed(counters))?.code, .corrupt)
     }
 

@@ -30,6 +30,11 @@ import Protocol
 ///   This is what makes two workers starting together split the partitions at once.
 /// - unowned, or held by a worker that is not live: straight to `X` with `epoch + 1`.
 /// - no live worker at all: `unassigned`, epoch unchanged (the next owner gets `epoch + 1`).
+///
+/// **Leaving workers** (`leaving`: deregistered, still heartbeating) are never targets, but what
+/// they hold is handed off like a live owner's, so their final checkpoints are kept: `releasing`
+/// towards a live worker, or, when no live worker is left, towards nobody (`target == nil`): the
+/// release then leaves the partition `unassigned` with its final checkpoint stored.
 public struct AssignmentPlanner: Sendable {
     /// Partitions `0..<partitionCount` are planned; assignments outside that range are dropped.
     public var partitionCount: Int32
@@ -46,14 +51,16 @@ public struct AssignmentPlanner: Sendable {
     /// the result again with the same workers (before any handoff times out) changes nothing.
     ///
     /// `announced` holds the (partition, epoch) pairs whose owner has been told about them; nil
-    /// means all of them (the safe assumption, e.g. after a coordinator restart).
-    public func plan(_ current: [PartitionAssignment], live: Set<String>, now: Int64, announced: Set<Assignment>? = nil) -> AssignmentPlan {
+    /// means all of them (the safe assumption, e.g. after a coordinator restart). `leaving` are
+    /// workers that still own partitions but take no new ones (see "Leaving workers").
+    public func plan(_ current: [PartitionAssignment], live: Set<String>, leaving: Set<String> = [], now: Int64, announced: Set<Assignment>? = nil) -> AssignmentPlan {
         var rows = normalized(current)
+        let live = live.subtracting(leaving)
         let owners = targetOwners(rows, live: live, now: now)
         var changes: [AssignmentChange] = []
         for index in rows.indices {
             let told = announced?.contains(Assignment(partition: rows[index].partition, epoch: rows[index].epoch)) ?? true
-            if let change = transition(&rows[index], to: owners[index], live: live, now: now, announced: told) {
+            if let change = transition(&rows[index], to: owners[index], alive: live.union(leaving), now: now, announced: told) {
                 changes.append(change)
             }
         }
@@ -66,14 +73,14 @@ public struct AssignmentPlanner: Sendable {
     /// (the handoff then completes: the target, or else whoever the planner picks, gets `epoch + 1`).
     /// A release of an `active` partition is refused: the worker was not asked to give it up, and the
     /// planner would hand it straight back. Returns `nil` when refused.
-    public func release(_ current: [PartitionAssignment], partition: Int32, by worker: String, epoch: Int64, live: Set<String>, now: Int64, announced: Set<Assignment>? = nil) -> AssignmentPlan? {
+    public func release(_ current: [PartitionAssignment], partition: Int32, by worker: String, epoch: Int64, live: Set<String>, leaving: Set<String> = [], now: Int64, announced: Set<Assignment>? = nil) -> AssignmentPlan? {
         var rows = normalized(current)
         guard let index = rows.firstIndex(where: { $0.partition == partition }),
               rows[index].state == .releasing, rows[index].permitsWrite(by: worker, epoch: epoch)
         else { return nil }
         let old = rows[index]
         let change: AssignmentChange
-        if let target = old.target, live.contains(target) {
+        if let target = old.target, live.contains(target), !leaving.contains(target) {
             rows[index] = PartitionAssignment(partition: partition, owner: target, epoch: epoch + 1, state: .active)
             change = AssignmentChange(kind: .released, partition: partition, from: worker, to: target, epoch: epoch + 1)
         } else {
@@ -81,7 +88,7 @@ public struct AssignmentPlanner: Sendable {
             rows[index] = PartitionAssignment(partition: partition, owner: nil, epoch: epoch, state: .unassigned)
             change = AssignmentChange(kind: .released, partition: partition, from: worker, to: nil, epoch: epoch)
         }
-        let replanned = plan(rows, live: live, now: now, announced: announced)
+        let replanned = plan(rows, live: live, leaving: leaving, now: now, announced: announced)
         return AssignmentPlan(assignments: replanned.assignments, changes: [change] + replanned.changes)
     }
 
@@ -152,24 +159,27 @@ public struct AssignmentPlanner: Sendable {
         return owners
     }
 
-    private func transition(_ row: inout PartitionAssignment, to target: String?, live: Set<String>, now: Int64, announced: Bool) -> AssignmentChange? {
+    /// `alive`: live and leaving workers (an owner that can still hand off).
+    private func transition(_ row: inout PartitionAssignment, to target: String?, alive: Set<String>, now: Int64, announced: Bool) -> AssignmentChange? {
         let old = row
-        guard let target else {
-            guard let owner = old.owner else { return nil }
-            row = PartitionAssignment(partition: old.partition, owner: nil, epoch: old.epoch, state: .unassigned)
-            return AssignmentChange(kind: .unassigned, partition: old.partition, from: owner, to: nil, epoch: old.epoch)
-        }
-        if old.owner == target {
+        if let target, old.owner == target {
             guard old.state == .releasing else { return nil }
             row = PartitionAssignment(partition: old.partition, owner: target, epoch: old.epoch, state: .active)
             return AssignmentChange(kind: .handoffCancelled, partition: old.partition, from: old.target, to: target, epoch: old.epoch)
         }
-        let ownerLive = old.owner.map { live.contains($0) } ?? false
+        let ownerLive = old.owner.map { alive.contains($0) } ?? false
+        // A live owner hands off; with no target (only leaving workers are left) it hands off to
+        // nobody, so that its final checkpoint is still accepted.
         if ownerLive && announced && !handoffTimedOut(old, now: now) {
             if old.state == .releasing && old.target == target { return nil }
             let since = old.state == .releasing ? (old.releasingSinceMs ?? now) : now
             row = PartitionAssignment(partition: old.partition, owner: old.owner, epoch: old.epoch, state: .releasing, target: target, releasingSinceMs: since)
             return AssignmentChange(kind: old.state == .releasing ? .handoffRetargeted : .handoffStarted, partition: old.partition, from: old.owner, to: target, epoch: old.epoch)
+        }
+        guard let target else {
+            guard let owner = old.owner else { return nil }
+            row = PartitionAssignment(partition: old.partition, owner: nil, epoch: old.epoch, state: .unassigned)
+            return AssignmentChange(kind: .unassigned, partition: old.partition, from: owner, to: nil, epoch: old.epoch)
         }
         let kind: AssignmentChange.Kind
         if old.owner == nil {
@@ -252,5 +262,14 @@ public struct AssignmentChange: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         "partition \(partition) \(kind.rawValue): \(from ?? "-") -> \(to ?? "-") at epoch \(epoch)"
+    }
+
+    /// True for the changes that give the partition a new owner under a new epoch (when `to` is
+    /// set): `assigned`, `owner_down`, `released`, `never_started`, `handoff_timed_out`.
+    public var movesOwner: Bool {
+        switch kind {
+        case .assigned, .ownerDown, .released, .neverStarted, .handoffTimedOut: true
+        case .handoffStarted, .handoffRetargeted, .handoffCancelled, .unassigned: false
+        }
     }
 }

@@ -10,8 +10,8 @@ extension CoordinatorNode {
     /// A partition's offsets and counters come from its owner's latest heartbeat; until the owner
     /// reports, `nextOffset` and `watermarkMs` come from the latest checkpoint (else -1 and
     /// `Int64.min`) and the counters are 0. `lag` is -1 unless both offsets are known.
-    /// Worker `state` is "up", "suspect", "down", or "restored" (known from before a coordinator
-    /// restart, not registered again yet).
+    /// Worker `state` is "up", "suspect", "leaving" (handing off before it exits), "down", or
+    /// "restored" (known from before a coordinator restart, not registered again yet).
     public func status() async throws -> ClusterStatus {
         let anomalyCount = try await storage { try await store.anomalyCount() }
         let now = clock()
@@ -64,12 +64,21 @@ extension CoordinatorNode {
         let checkpoint = checkpoints[row.partition]
         let nextOffset = reported?.nextOffset ?? checkpoint?.nextOffset ?? -1
         let logEnd = reported?.logEndOffset ?? -1
-        return PartitionStatus(
+        var status = PartitionStatus(
             partition: row.partition, owner: row.owner, epoch: row.epoch, nextOffset: nextOffset, logEndOffset: logEnd,
             lag: nextOffset >= 0 && logEnd >= 0 ? max(0, logEnd - nextOffset) : -1,
             consumed: reported?.consumed ?? 0, windowed: reported?.windowed ?? 0, late: reported?.late ?? 0,
             malformed: reported?.malformed ?? 0, watermarkMs: reported?.watermarkMs ?? checkpoint?.watermarkMs ?? .min,
             lost: lost[row.partition] ?? [])
+        status.assignedAtMs = row.owner == nil ? nil : assignedAt[row.partition]
+        if let checkpoint {
+            status.checkpointID = checkpoint.checkpointID
+            status.checkpointEpoch = checkpoint.epoch
+            status.checkpointAgeMs = max(0, clock() - checkpoint.takenAtMs)
+            status.checkpointDurationMs = checkpoint.durationMs
+            status.checkpointBytes = Int64(checkpoint.size)
+        }
+        return status
     }
 
     /// One line per problem, most urgent first: unowned partitions, workers that are not healthy,
@@ -89,7 +98,7 @@ extension CoordinatorNode {
                 problems.append("worker \(member.id) is suspect: no heartbeat for \(silence) s (down after \(Self.seconds(membership.leaseTimeoutMs)) s)")
             case .restored where !owned.isEmpty:
                 problems.append("worker \(member.id) has not registered since the coordinator restarted \(silence) s ago; its partitions \(Self.list(owned)) wait for it")
-            case .restored, .up, .down:
+            case .restored, .up, .leaving, .down:
                 break
             }
         }

@@ -126,7 +126,7 @@ extension CoordinatorNode {
         let now = clock()
         guard let plan = planner.release(
             assignments, partition: request.partition, by: request.workerID, epoch: request.epoch,
-            live: membership.liveIDs, now: now, announced: announced)
+            live: membership.liveIDs, leaving: membership.leavingIDs, now: now, announced: announced)
         else {
             let current = assignment(request.partition)
             let reason = current.map { row in
@@ -145,6 +145,29 @@ extension CoordinatorNode {
         return ReleaseResponse(accepted: true)
     }
 
+    /// `POST /rpc/deregister`: a worker leaves gracefully (see `DeregisterRequest`). The first call
+    /// marks it leaving and starts handing off what it owns; once it owns nothing, a call removes
+    /// it ("left"). Answers the partitions it still owns; `accepted: false` when it is unknown or
+    /// down (its partitions have moved already).
+    public func deregister(_ request: DeregisterRequest) -> DeregisterResponse {
+        let now = clock()
+        let worker = request.workerID
+        guard let member = membership[worker], member.state != .down else {
+            return DeregisterResponse(
+                accepted: false, partitions: [],
+                reason: "worker \(worker) is not a member (never registered, declared down, or left): its partitions have moved; stop them without writing")
+        }
+        if let directive = membership.leave(id: worker, now: now) {
+            apply(directive, now: now)
+            rebalance(now: now)
+        }
+        let owned = assignments.filter { $0.owner == worker }.map(\.partition)
+        if owned.isEmpty, let directive = membership.remove(id: worker) {
+            apply(directive, now: now)
+        }
+        return DeregisterResponse(accepted: true, partitions: owned)
+    }
+
     // MARK: Helpers
 
     func assignment(_ partition: Int32) -> PartitionAssignment? {
@@ -152,13 +175,18 @@ extension CoordinatorNode {
         return assignments[Int(partition)]
     }
 
-    /// Adds `ranges` to the partition's known losses; returns the ones not known before.
+    /// Adds `ranges` to the partition's known losses (kept as a union of disjoint ranges); returns
+    /// the offsets not known before, so a loss reported again after a replay is logged once.
     private func mergeLost(partition: Int32, _ ranges: [OffsetRange]) -> [OffsetRange] {
         var known = lost[partition] ?? []
-        let fresh = ranges.filter { !known.contains($0) }
+        var fresh: [OffsetRange] = []
+        for range in ranges {
+            let pieces = OffsetRanges.subtracting(range, known)
+            fresh.append(contentsOf: pieces)
+            known.append(contentsOf: pieces)
+        }
         guard !fresh.isEmpty else { return [] }
-        known.append(contentsOf: fresh)
-        lost[partition] = known.sorted { ($0.from, $0.to) < ($1.from, $1.to) }
+        lost[partition] = OffsetRanges.union(known)
         return fresh
     }
 

@@ -40,6 +40,8 @@ extension CoordinatorNode {
             return .json(try await fetchCheckpoint(request.decode(FetchCheckpointRequest.self)))
         case ("POST", RPCPath.release):
             return .json(try await release(request.decode(ReleaseRequest.self)))
+        case ("POST", RPCPath.deregister):
+            return .json(await deregister(try request.decode(DeregisterRequest.self)))
         case ("GET", RPCPath.status):
             return .json(try await status())
         case ("GET", RPCPath.anomalies):
@@ -63,7 +65,8 @@ extension CoordinatorNode {
             }
         }
         let allowed: String? = switch request.path {
-        case RPCPath.register, RPCPath.heartbeat, RPCPath.report, RPCPath.checkpoint, RPCPath.fetchCheckpoint, RPCPath.release: "POST"
+        case RPCPath.register, RPCPath.heartbeat, RPCPath.report, RPCPath.checkpoint, RPCPath.fetchCheckpoint, RPCPath.release,
+             RPCPath.deregister: "POST"
         case RPCPath.status, RPCPath.anomalies: "GET"
         default: nil
         }

@@ -47,6 +47,8 @@ public actor CoordinatorNode: HTTPHandler, Service {
     var workerLoad: [String: WorkerLoad] = [:]
     var lost: [Int32: [OffsetRange]]
     var checkpoints: [Int32: CheckpointSummary]
+    /// Coordinator time each partition's owner was given it under the current epoch.
+    var assignedAt: [Int32: Int64]
     var lastRetentionMs: Int64?
     /// Rates, ages and restarts derived from heartbeats, for the operator's view of the status.
     var operatorView = StatusTracker()
@@ -72,14 +74,16 @@ public actor CoordinatorNode: HTTPHandler, Service {
             heartbeatIntervalMs: settings.heartbeatIntervalMs, leaseTimeoutMs: settings.leaseTimeoutMs,
             forgetDownAfterMs: config.forgetDownWorkersAfterMs)
         for worker in try store.loadWorkers() where worker.state != Membership.MemberState.down.rawValue {
-            membership.restore(id: worker.id, address: worker.address, pid: worker.pid, registeredAtMs: worker.registeredAtMs, now: now)
+            membership.restore(
+                id: worker.id, address: worker.address, pid: worker.pid, registeredAtMs: worker.registeredAtMs, now: now,
+                leaving: worker.state == Membership.MemberState.leaving.rawValue)
         }
         let stored = try store.loadAssignments()
         // An owner missing from the workers table (not expected) still gets one lease to come back.
         for owner in Set(stored.compactMap(\.owner)) where membership[owner] == nil {
             membership.restore(id: owner, address: "unknown", pid: 0, registeredAtMs: now, now: now)
         }
-        let plan = planner.plan(stored, live: membership.liveIDs, now: now)
+        let plan = planner.plan(stored, live: membership.liveIDs, leaving: membership.leavingIDs, now: now)
         if plan.assignments != stored {
             try store.saveAssignments(plan.assignments, changes: plan.changes, now: now)
         }
@@ -96,8 +100,9 @@ public actor CoordinatorNode: HTTPHandler, Service {
         // After a restart nobody knows what workers were told: assume every stored assignment was.
         self.announced = Set(stored.filter { $0.owner != nil }.map { Assignment(partition: $0.partition, epoch: $0.epoch) })
         let checkpoints = Dictionary(try store.loadCheckpointSummaries().map { ($0.partition, $0) }, uniquingKeysWith: { $1 })
-        self.lost = try store.loadLostRanges()
+        self.lost = try store.loadLostRanges().mapValues(OffsetRanges.union)
         self.checkpoints = checkpoints
+        self.assignedAt = try store.loadAssignmentTimes()
 
         logger.info("coordinator state loaded", metadata: [
             "cluster": "\(config.clusterName)", "database": "\(store.path)", "partitions": "\(settings.kafka.partitions)",
@@ -173,7 +178,7 @@ public actor CoordinatorNode: HTTPHandler, Service {
 
     /// Replans with the current live workers and applies the result.
     func rebalance(now: Int64) {
-        apply(planner.plan(assignments, live: membership.liveIDs, now: now, announced: announced), now: now)
+        apply(planner.plan(assignments, live: membership.liveIDs, leaving: membership.leavingIDs, now: now, announced: announced), now: now)
     }
 
     /// Persists `plan` and only then makes it current (so no worker sees an assignment the
@@ -196,7 +201,15 @@ public actor CoordinatorNode: HTTPHandler, Service {
             if change.kind != .handoffStarted && change.kind != .handoffRetargeted && change.kind != .handoffCancelled {
                 progress[change.partition] = nil
             }
-            logger.info("partition \(change.kind.rawValue)", metadata: Self.metadata(change))
+            if change.to != nil && change.movesOwner {
+                // The moment a failover or handoff completes: the new owner may start now.
+                assignedAt[change.partition] = now
+                logger.info("partition moved", metadata: Self.metadata(change).merging([
+                    "reason": "\(change.kind.rawValue)", "at.ms": "\(now)",
+                ]) { $1 })
+            } else {
+                logger.info("partition \(change.kind.rawValue)", metadata: Self.metadata(change))
+            }
         }
         assignments = plan.assignments
         announced = announced.filter { assignment($0.partition)?.epoch == $0.epoch }
@@ -223,6 +236,19 @@ public actor CoordinatorNode: HTTPHandler, Service {
             ]) { $1 })
             workerLoad[id] = nil
             persistWorker(id, event: "down", detail: "silent for \(silentMs) ms", now: now)
+        case .leaving(let id):
+            logger.info("worker leaving: handing its partitions off", metadata: workerMetadata(id).merging([
+                "partitions": "\(assignments.filter { $0.owner == id }.map(\.partition))",
+            ]) { $1 })
+            persistWorker(id, event: "leaving", now: now)
+        case .left(let id):
+            logger.info("worker left: every partition handed off", metadata: ["worker.id": "\(id)"])
+            workerLoad[id] = nil
+            do {
+                try store.forgetWorker(id: id, event: "left", now: now)
+            } catch {
+                logger.error("cannot remove a worker that left from the database", metadata: ["worker.id": "\(id)", "error": "\(error)"])
+            }
         case .forgotten(let id):
             logger.debug("down worker forgotten", metadata: ["worker.id": "\(id)"])
             do {

@@ -18,7 +18,8 @@ public struct StoredWorker: Sendable, Equatable {
     }
 }
 
-/// One line of a worker's history: "joined", "reregistered", "suspect", "recovered", "down", "forgotten".
+/// One line of a worker's history: "joined", "reregistered", "suspect", "recovered", "leaving",
+/// "left", "down", "forgotten".
 public struct WorkerEvent: Sendable, Equatable {
     public var workerID: String
     public var event: String
@@ -79,11 +80,28 @@ extension CoordinatorStore {
         }
     }
 
-    /// Removes a forgotten worker; its history stays (until retention).
-    public func forgetWorker(id: String, now: Int64) throws {
+    /// Removes a worker (forgotten after going down, or `"left"` gracefully); its history stays
+    /// (until retention), ending with `event`.
+    public func forgetWorker(id: String, event: String = "forgotten", now: Int64) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM workers WHERE id = ?", arguments: [id])
-            try Self.appendWorkerEvent(db, workerID: id, event: "forgotten", detail: "", now: now)
+            try Self.appendWorkerEvent(db, workerID: id, event: event, detail: "", now: now)
+        }
+    }
+
+    /// When each owned partition's owner was given it under the current epoch: the earliest
+    /// assignment event naming that owner and epoch. Partitions without such an event are absent.
+    public func loadAssignmentTimes() throws -> [Int32: Int64] {
+        try pool.read { db in
+            var times: [Int32: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT e."partition" AS p, MIN(e.at_ms) AS at FROM assignment_events e
+                JOIN assignments a ON a."partition" = e."partition" AND a.epoch = e.epoch AND a.owner = e.to_worker
+                GROUP BY e."partition"
+                """) {
+                times[row["p"]] = row["at"]
+            }
+            return times
         }
     }
 

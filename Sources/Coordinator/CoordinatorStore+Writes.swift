@@ -33,8 +33,11 @@ extension CoordinatorStore {
     ///
     /// Anomalies are `INSERT ... ON CONFLICT(id) DO NOTHING`: a replayed id changes nothing, not even
     /// its acknowledgement. The accepted value is the anomalies that were new, in report order, so
-    /// alerts fire on the first insert only. Windows, late events and malformed records are keyed
-    /// (symbol and start; partition and offset) and likewise inserted once. With `alerts`, the new
+    /// alerts fire on the first insert only. A replay after a failover repeats reports, so every
+    /// other part is keyed too: a window summary is upserted by (symbol, start) (a replay writes the
+    /// same values; `stored_at_ms` keeps the first store, for retention); late events and
+    /// malformed records are inserted once by (partition, offset); a lost range is stored only for
+    /// the offsets no stored range of the partition covers yet. With `alerts`, the new
     /// anomalies it admits are queued in the alert outbox in the same transaction.
     public func storeReport(_ report: ReportRequest, now: Int64, alerts: AlertPolicy? = nil) async throws -> Fenced<[Anomaly]> {
         let scores = try report.anomalies.map(Self.encodeScores)
@@ -62,7 +65,12 @@ extension CoordinatorStore {
                 INSERT INTO windows (symbol, start_ms, end_ms, count, base_volume, quote_volume, vwap, open, high, low,
                     close, log_return, volatility, taker_buy_ratio, largest_trade, longest_gap_ms, "partition", stored_at_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(symbol, start_ms) DO NOTHING
+                ON CONFLICT(symbol, start_ms) DO UPDATE SET end_ms = excluded.end_ms, count = excluded.count,
+                    base_volume = excluded.base_volume, quote_volume = excluded.quote_volume, vwap = excluded.vwap,
+                    open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+                    log_return = excluded.log_return, volatility = excluded.volatility,
+                    taker_buy_ratio = excluded.taker_buy_ratio, largest_trade = excluded.largest_trade,
+                    longest_gap_ms = excluded.longest_gap_ms, "partition" = excluded."partition"
                 """)
             for w in report.windows {
                 try insertWindow.execute(arguments: [
@@ -165,13 +173,21 @@ extension CoordinatorStore {
         return FencingRejection(partition: partition, worker: worker, epoch: epoch, current: current)
     }
 
+    /// Stores the parts of `ranges` not covered by the partition's stored ranges (a replay, or a
+    /// new owner restoring an older checkpoint, reports a loss again, possibly with other bounds).
     private static func insertLost(_ db: Database, partition: Int32, ranges: [OffsetRange], worker: String, epoch: Int64, now: Int64) throws {
+        guard !ranges.isEmpty else { return }
+        var known = try Row.fetchAll(db, sql: #"SELECT from_offset, to_offset FROM lost_ranges WHERE "partition" = ?"#, arguments: [partition])
+            .map { OffsetRange(from: $0["from_offset"], to: $0["to_offset"]) }
         let statement = try db.cachedStatement(sql: """
             INSERT INTO lost_ranges ("partition", from_offset, to_offset, worker_id, epoch, reported_at_ms)
             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
             """)
         for range in ranges {
-            try statement.execute(arguments: [partition, range.from, range.to, worker, epoch, now])
+            for piece in OffsetRanges.subtracting(range, known) {
+                try statement.execute(arguments: [partition, piece.from, piece.to, worker, epoch, now])
+                known.append(piece)
+            }
         }
     }
 

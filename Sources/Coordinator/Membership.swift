@@ -10,6 +10,11 @@
 /// no partitions (they moved when it went down). Down members are forgotten after
 /// `forgetDownAfterMs`.
 ///
+/// A member that leaves gracefully (`leave`) is `leaving`: its heartbeats still renew its lease
+/// (it must stay alive to hand its partitions off) but it is not live for planning, so it gets
+/// no new partitions; it never turns suspect, goes down if its lease expires (it was killed while
+/// leaving), and is removed by `remove` once it owns nothing.
+///
 /// After a coordinator restart, workers known from the database are `restored` with a lease that
 /// starts at the restart: they keep their partitions (no churn) if they register again within the
 /// lease, and go down like any silent worker otherwise. Until then their heartbeats are answered
@@ -44,6 +49,8 @@ public struct Membership: Sendable {
         case restored
         case up
         case suspect
+        /// Left gracefully and is handing its partitions off; not a candidate for new ones.
+        case leaving
         case down
     }
 
@@ -59,6 +66,10 @@ public struct Membership: Sendable {
         case down(String, silentMs: Int64)
         /// A down member was dropped from the table.
         case forgotten(String)
+        /// A member started to leave gracefully: its partitions are handed off.
+        case leaving(String)
+        /// A leaving member that owns nothing any more was removed.
+        case left(String)
     }
 
     public enum HeartbeatVerdict: Sendable, Equatable {
@@ -71,10 +82,11 @@ public struct Membership: Sendable {
     // MARK: - Inputs
 
     /// Adds a member known from the database after a restart; its lease starts at `now`.
-    /// Ignored when the id is already present.
-    public mutating func restore(id: String, address: String, pid: Int32, registeredAtMs: Int64, now: Int64) {
+    /// A member that was `leaving` stays leaving (its heartbeats are accepted, so it finishes
+    /// handing off without registering again). Ignored when the id is already present.
+    public mutating func restore(id: String, address: String, pid: Int32, registeredAtMs: Int64, now: Int64, leaving: Bool = false) {
         guard byID[id] == nil else { return }
-        byID[id] = Member(id: id, address: address, pid: pid, state: .restored, registeredAtMs: registeredAtMs, lastHeartbeatMs: now)
+        byID[id] = Member(id: id, address: address, pid: pid, state: leaving ? .leaving : .restored, registeredAtMs: registeredAtMs, lastHeartbeatMs: now)
     }
 
     public mutating func register(id: String, address: String, pid: Int32, now: Int64) -> Directive {
@@ -87,14 +99,32 @@ public struct Membership: Sendable {
     }
 
     public mutating func heartbeat(id: String, now: Int64) -> HeartbeatVerdict {
-        guard var member = byID[id], member.state == .up || member.state == .suspect else {
+        guard var member = byID[id], member.state == .up || member.state == .suspect || member.state == .leaving else {
             return .unknownWorker
         }
         let recovered = member.state == .suspect
-        member.state = .up
+        if member.state != .leaving { member.state = .up }
         member.lastHeartbeatMs = max(member.lastHeartbeatMs, now)
         byID[id] = member
         return .renewed(recovered: recovered)
+    }
+
+    /// A live (up, suspect or restored) member starts to leave gracefully, with a fresh lease.
+    /// Nil when it is already leaving (nothing changes) or is not a live member (unknown or down:
+    /// its partitions have moved already).
+    public mutating func leave(id: String, now: Int64) -> Directive? {
+        guard var member = byID[id], member.state != .down, member.state != .leaving else { return nil }
+        member.state = .leaving
+        member.lastHeartbeatMs = max(member.lastHeartbeatMs, now)
+        byID[id] = member
+        return .leaving(id)
+    }
+
+    /// Removes a leaving member (it handed everything off). Nil unless it is leaving.
+    public mutating func remove(id: String) -> Directive? {
+        guard byID[id]?.state == .leaving else { return nil }
+        byID[id] = nil
+        return .left(id)
     }
 
     /// Expires leases. Call often (the node does every ~250 ms); directives come in member id order.
@@ -104,7 +134,7 @@ public struct Membership: Sendable {
             guard var member = byID[id] else { continue }
             let silent = now - member.lastHeartbeatMs
             switch member.state {
-            case .restored, .up, .suspect:
+            case .restored, .up, .suspect, .leaving:
                 if silent >= leaseTimeoutMs {
                     member.state = .down
                     member.downAtMs = now
@@ -126,9 +156,16 @@ public struct Membership: Sendable {
 
     // MARK: - Queries
 
-    /// Members whose lease has not expired (up, suspect or restored): the ones that may own partitions.
+    /// Members whose lease has not expired and that are not leaving (up, suspect or restored):
+    /// the ones that may be given partitions.
     public var liveIDs: Set<String> {
-        Set(byID.values.filter { $0.state != .down }.map(\.id))
+        Set(byID.values.filter { $0.state != .down && $0.state != .leaving }.map(\.id))
+    }
+
+    /// Members handing their partitions off before they exit: still alive, owning what they have
+    /// not released yet, but given nothing new.
+    public var leavingIDs: Set<String> {
+        Set(byID.values.filter { $0.state == .leaving }.map(\.id))
     }
 
     public subscript(id: String) -> Member? { byID[id] }

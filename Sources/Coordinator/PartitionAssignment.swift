@@ -2,7 +2,8 @@
 ///
 /// Invariants kept by `AssignmentPlanner`:
 /// - `state == .unassigned` exactly when `owner == nil` (no live worker could take it).
-/// - `state == .releasing` exactly when `target` and `releasingSinceMs` are set.
+/// - `state == .releasing` exactly when `releasingSinceMs` is set; `target` is set too, unless no
+///   live worker is left (the owner is leaving the cluster and hands off to nobody).
 /// - `epoch` increases by one each time a new owner is given the partition, and never otherwise,
 ///   so every (partition, epoch) pair names exactly one owner. Fencing compares against it.
 public struct PartitionAssignment: Codable, Sendable, Equatable, Hashable {
@@ -13,6 +14,7 @@ public struct PartitionAssignment: Codable, Sendable, Equatable, Hashable {
     public var epoch: Int64
     public var state: AssignmentState
     /// Next owner while `releasing`; it gets the partition (with `epoch + 1`) once the handoff completes.
+    /// Nil while releasing to nobody: the partition is then `unassigned` until a worker joins.
     public var target: String?
     /// Coordinator time at which the handoff started; bounds it by the handoff timeout.
     public var releasingSinceMs: Int64?

@@ -19,6 +19,8 @@ public enum RPCPath {
     public static let checkpoint = "/rpc/checkpoint"
     public static let release = "/rpc/release"
     public static let fetchCheckpoint = "/rpc/checkpoint/fetch"
+    /// A worker leaving gracefully (SIGTERM): see `DeregisterRequest`.
+    public static let deregister = "/rpc/deregister"
     public static let status = "/v1/status"
     public static let anomalies = "/v1/anomalies"
     /// `GET`: symbols with stored windows (`[SymbolSummary]`); `GET /v1/symbols/{symbol}/windows`
@@ -316,13 +318,46 @@ public struct ReleaseResponse: Codable, Sendable {
     public init(accepted: Bool) { self.accepted = accepted }
 }
 
+/// Sent by a worker that leaves gracefully (SIGTERM), first when it starts to leave and again once
+/// it has handed everything off.
+///
+/// The first call marks the worker `leaving`: it gets no new partitions, and each one it owns is
+/// handed off (its heartbeat answers stop listing them, so it takes a final checkpoint and
+/// releases each; the next owner restores that checkpoint with `epoch + 1`). Heartbeats keep its
+/// lease meanwhile. When it owns nothing any more the coordinator forgets it ("left"); a later
+/// call is then answered `accepted: false`. With no other live worker, its partitions become
+/// unowned after their final checkpoints, and the next worker to join resumes from those.
+public struct DeregisterRequest: Codable, Sendable {
+    public var workerID: String
+
+    public init(workerID: String) {
+        self.workerID = workerID
+    }
+}
+
+public struct DeregisterResponse: Codable, Sendable {
+    /// False when the coordinator does not know the worker (never registered, declared down, or
+    /// already left): its partitions have moved already; it must stop them without writing.
+    public var accepted: Bool
+    /// Partitions the worker still owns (being handed off); empty once it has left.
+    public var partitions: [Int32]
+    public var reason: String?
+
+    public init(accepted: Bool, partitions: [Int32], reason: String? = nil) {
+        self.accepted = accepted
+        self.partitions = partitions
+        self.reason = reason
+    }
+}
+
 // MARK: - Operator API
 
 public struct WorkerStatus: Codable, Sendable {
     public var id: String
     public var address: String
     public var pid: Int32
-    /// "up", "suspect" (missed heartbeats) or "down".
+    /// "up", "suspect" (missed heartbeats), "leaving" (handing its partitions off before it
+    /// exits), "restored" (known from before a coordinator restart) or "down".
     public var state: String
     public var registeredAtMs: Int64
     public var lastHeartbeatMs: Int64

@@ -81,13 +81,13 @@ final class PartitionTask {
     func checkpoint(workerID: String, now: ContinuousClock.Instant) -> CheckpointRequest? {
         guard let next = expectedOffset else { return nil }
         let started = ContinuousClock.now
-        let state = processor.snapshot()
+        let state = Data(processor.snapshot())
         let elapsed = ContinuousClock.now - started
         lastCheckpointAt = now
         let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
         return CheckpointRequest(
             workerID: workerID, partition: partition, epoch: epoch, nextOffset: next,
-            state: Data(state), watermarkMs: processor.stats.watermarkMs, durationMs: ms)
+            state: state, watermarkMs: processor.stats.watermarkMs, durationMs: ms)
     }
 
     func progress(recordsPerSecond: Double) -> PartitionProgress {

@@ -96,12 +96,55 @@ enum ClusterConfigLoader {
         ("detection.volume_spike_ratio", positive { $0.detection.volumeSpikeRatio = $1 }),
         ("detection.policy", policy { $0.detection.policy = $1 }),
         ("detection.cooldown", duration { $0.detection.cooldownMs = $1 }),
+        ("detection.volume_spike_min_trades", integer(0...1_000_000) { $0.detection.volumeSpikeMinTrades = $1 }),
+        ("detection.severity_medium", positive { $0.detection.severityCuts = cuts($0.detection) { $0.medium = $1 }($1) }),
+        ("detection.severity_high", positive { $0.detection.severityCuts = cuts($0.detection) { $0.high = $1 }($1) }),
+        ("detection.severity_critical", positive { $0.detection.severityCuts = cuts($0.detection) { $0.critical = $1 }($1) }),
+        ("detection.quality_medium_magnitude", positive { $0.detection.qualityMediumMagnitude = $1 }),
+        ("detection.isolation_trees", integer(1...1_000) { $0.detection.isolationForest = forest($0.detection) { $0.trees = $1 }($1) }),
+        ("detection.isolation_sample_size", integer(2...1_024) { $0.detection.isolationForest = forest($0.detection) { $0.sampleSize = $1 }($1) }),
+        ("detection.isolation_history", integer(2...10_000) { $0.detection.isolationForest = forest($0.detection) { $0.historyWindows = $1 }($1) }),
+        ("detection.isolation_retrain_every", integer(1...10_000) { $0.detection.isolationForest = forest($0.detection) { $0.retrainEveryWindows = $1 }($1) }),
+        ("detection.isolation_min_training", integer(2...10_000) { $0.detection.isolationForest = forest($0.detection) { $0.minTrainingWindows = $1 }($1) }),
+        ("detection.isolation_threshold", positive { $0.detection.isolationForest = forest($0.detection) { $0.threshold = $1 }($1) }),
+        ("detection.pattern_move_z", positive { $0.detection.patterns = patterns($0.detection) { $0.moveZ = $1 }($1) }),
+        ("detection.pattern_reversion_fraction", positive { $0.detection.patterns = patterns($0.detection) { $0.reversionFraction = $1 }($1) }),
+        ("detection.pattern_dump_fraction", positive { $0.detection.patterns = patterns($0.detection) { $0.dumpFraction = $1 }($1) }),
+        ("detection.pattern_burst_volatility_ratio", positive { $0.detection.patterns = patterns($0.detection) { $0.burstVolatilityRatio = $1 }($1) }),
+        ("detection.pattern_gap_expected_trades", positive { $0.detection.patterns = patterns($0.detection) { $0.gapExpectedTrades = $1 }($1) }),
+        ("detection.pattern_gap_min", duration { $0.detection.patterns = patterns($0.detection) { $0.gapMinMs = $1 }($1) }),
         ("retention.windows", duration { $0.retentionWindowsMs = $1 }),
         ("retention.anomalies", duration { $0.retentionAnomaliesMs = $1 }),
         ("alerts.webhook_url", string { $0.alertWebhookURL = $1 }),
         ("alerts.min_severity", oneOf(Severity.allCases.map(\.rawValue)) { $0.alertMinSeverity = Severity(rawValue: $1) ?? .high }),
         ("alerts.dashboard_url", string { $0.alertDashboardURL = $1 }),
     ]
+
+    /// `config`'s effective settings with one field changed: an optional group of detection
+    /// settings starts from its defaults the first time one of its keys is set.
+    private static func cuts(_ config: DetectionConfig, _ change: @escaping (inout DetectionConfig.SeverityCuts, Double) -> Void) -> (Double) -> DetectionConfig.SeverityCuts {
+        { value in
+            var settings = config.effectiveSeverityCuts
+            change(&settings, value)
+            return settings
+        }
+    }
+
+    private static func forest<T>(_ config: DetectionConfig, _ change: @escaping (inout DetectionConfig.IsolationForestSettings, T) -> Void) -> (T) -> DetectionConfig.IsolationForestSettings {
+        { value in
+            var settings = config.effectiveIsolationForest
+            change(&settings, value)
+            return settings
+        }
+    }
+
+    private static func patterns<T>(_ config: DetectionConfig, _ change: @escaping (inout DetectionConfig.PatternSettings, T) -> Void) -> (T) -> DetectionConfig.PatternSettings {
+        { value in
+            var settings = config.effectivePatterns
+            change(&settings, value)
+            return settings
+        }
+    }
 
     /// Keys of `[detection.symbols.SYMBOL]` tables.
     static let symbolKeys: [(key: String, setter: @Sendable (inout DetectionConfig.SymbolOverrides, RawValue) throws(ConfigProblem) -> Void)] = [
@@ -222,6 +265,9 @@ enum ClusterConfigLoader {
         }
         if d.minHistory > d.baselineWindows {
             throw ConfigError(source: source, key: "detection.min_history", message: "must not exceed detection.baseline_windows (\(d.baselineWindows)); got \(d.minHistory)")
+        }
+        if let problem = d.validationProblems().first {
+            throw ConfigError(source: source, key: "detection", message: "\(problem); fix the matching detection key")
         }
         if config.leaseTimeoutMs <= config.heartbeatIntervalMs {
             throw ConfigError(source: source, key: "coordinator.lease_timeout", message: "must be longer than coordinator.heartbeat_interval (\(config.heartbeatIntervalMs) ms); got \(config.leaseTimeoutMs) ms")

@@ -20,6 +20,7 @@ struct Vigil: AsyncParsableCommand {
             AnomaliesCommand.self,
             AckCommand.self,
             DetectCommand.self,
+            EvaluateCommand.self,
             BenchCommand.self,
         ]
     )

@@ -10,13 +10,17 @@ public struct HTTPRequest: Sendable {
     /// Header names are lowercase.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// The peer's address as the server saw it (e.g. `[IPv4]127.0.0.1/127.0.0.1:53012`), for logs;
+    /// nil when unknown (requests built in tests or handed on by another handler).
+    public var remoteAddress: String?
 
-    public init(method: String, path: String, query: [String: String] = [:], headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+    public init(method: String, path: String, query: [String: String] = [:], headers: [(name: String, value: String)] = [], body: [UInt8] = [], remoteAddress: String? = nil) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
+        self.remoteAddress = remoteAddress
     }
 
     public func header(_ name: String) -> String? {
@@ -78,6 +82,17 @@ public struct HTTPResponse: Sendable {
 /// Serves requests. Implementations are called concurrently from many connections.
 public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest) async -> HTTPResponse
+
+    /// Called by the server as soon as a request's headers have arrived, before its body is read,
+    /// on the connection's event loop (so it must be quick and must not block). `head` has an
+    /// empty body. Returning a response refuses the request with it: the body is never buffered
+    /// and `handle` is not called (HTTP/2 resets the stream once the answer is out; HTTP/1.1
+    /// closes the connection after it). The default admits everything.
+    func admit(_ head: HTTPRequest) -> HTTPResponse?
+}
+
+extension HTTPHandler {
+    public func admit(_ head: HTTPRequest) -> HTTPResponse? { nil }
 }
 
 /// Errors of the RPC layer, each with a message an operator can act on.

@@ -20,6 +20,8 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
     let generation: Int
     private(set) var isReady = false
     private(set) var isDraining = false
+    /// Why the connection failed (a TLS handshake error, the server breaking HTTP/2), if it did.
+    private(set) var failure: (any Error)?
     private weak var core: RPCClientCore?
     private let session: NGHTTP2Session
     private let authority: String
@@ -32,12 +34,13 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
     private var lastReceived = NIODeadline.now()
     private var probing = false
 
-    init(core: RPCClientCore, generation: Int, authority: String, maxResponseBytes: Int, logger: Logger) throws {
+    init(core: RPCClientCore, generation: Int, authority: String, maxResponseBytes: Int, scheme: String = "http", logger: Logger) throws {
         self.core = core
         self.generation = generation
         self.authority = authority
         self.logger = logger
         self.session = try NGHTTP2Session(role: .client, maxBodyBytes: maxResponseBytes)
+        session.scheme = scheme
     }
 
     // MARK: - Calls
@@ -117,6 +120,7 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
         do {
             try session.receive(unwrapInboundIn(data))
         } catch {
+            if failure == nil { failure = error }
             logger.info("closing the connection: the server broke the HTTP/2 protocol (\(error))")
             flush()
             context.close(promise: nil)
@@ -147,6 +151,7 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if failure == nil { failure = error }
         logger.debug("connection error: \(error)")
         context.close(promise: nil)
     }
@@ -167,6 +172,10 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
                 if let call = calls.removeValue(forKey: streamID) {
                     core?.finish(call, .failure(RPCError.badResponse("the response to \(call.request.summary) from \(authority) is larger than the client's limit of \(limit) bytes")))
                 }
+            case .headersTooLarge(let streamID, _, _, let limit):
+                if let call = calls.removeValue(forKey: streamID) {
+                    core?.finish(call, .failure(RPCError.badResponse("the response headers to \(call.request.summary) from \(authority) are larger than the client's limit of \(limit) bytes")))
+                }
             case .streamClosed(let streamID, let errorCode):
                 guard let call = calls.removeValue(forKey: streamID) else { continue }
                 if errorCode == NGHTTP2_REFUSED_STREAM.rawValue {
@@ -178,7 +187,7 @@ final class HTTP2ClientConnectionHandler: ChannelDuplexHandler {
             case .goaway(let lastStreamID, let errorCode):
                 logger.debug("server sent GOAWAY", metadata: ["last_stream": "\(lastStreamID)", "error": "\(NGHTTP2Session.describe(errorCode: errorCode))"])
                 becomeDraining()
-            case .request, .sentGoaway:
+            case .request, .sentGoaway, .refused:
                 break
             }
         }

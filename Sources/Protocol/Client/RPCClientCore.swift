@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The state of an `RPCClient`, confined to the client's event loop (which is also the event loop
 /// of its connections, so calls, streams and timeouts never cross threads).
@@ -23,6 +24,7 @@ final class RPCClientCore {
     let eventLoop: any EventLoop
     private let connectTimeout: Duration
     private let maxResponseBytes: Int
+    private let tls: ClientTLS?
     private let logger: Logger
     private var connection = Connection.idle
     private var generation = 0
@@ -31,11 +33,12 @@ final class RPCClientCore {
     private var channels: [ObjectIdentifier: any Channel] = [:]
     private var closed = false
 
-    init(endpoint: HostAndPort, eventLoop: any EventLoop, connectTimeout: Duration, maxResponseBytes: Int, logger: Logger) {
+    init(endpoint: HostAndPort, eventLoop: any EventLoop, connectTimeout: Duration, maxResponseBytes: Int, tls: ClientTLS? = nil, logger: Logger) {
         self.endpoint = endpoint
         self.eventLoop = eventLoop
         self.connectTimeout = connectTimeout
         self.maxResponseBytes = maxResponseBytes
+        self.tls = tls
         self.logger = logger
     }
 
@@ -113,13 +116,22 @@ final class RPCClientCore {
         let authority = endpoint.description
         let maxResponseBytes = self.maxResponseBytes
         let logger = self.logger
-        logger.debug("connecting")
+        let tls = self.tls
+        // An IP address is checked against the certificate's IP subject alternative names (SNI
+        // cannot carry one); a name is sent as SNI and checked against its DNS names.
+        let serverHostname = (try? SocketAddress(ipAddress: endpoint.host, port: 0)) == nil ? endpoint.host : nil
+        logger.debug("connecting", metadata: ["tls": "\(tls != nil)"])
         ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = try HTTP2ClientConnectionHandler(core: core.value, generation: attempt, authority: authority, maxResponseBytes: maxResponseBytes, logger: logger)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverHostname))
+                    }
+                    let handler = try HTTP2ClientConnectionHandler(
+                        core: core.value, generation: attempt, authority: authority, maxResponseBytes: maxResponseBytes,
+                        scheme: tls == nil ? "http" : "https", logger: logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -177,12 +189,28 @@ final class RPCClientCore {
             connection = .idle
         case .connecting(let generation, let waiting) where generation == handler.generation:
             connection = .idle
-            let error = RPCError.unreachable("cannot reach \(endpoint): the connection closed before the HTTP/2 handshake completed (is it a Vigil HTTP/2 server?)")
+            let error = RPCError.unreachable("cannot reach \(endpoint): \(Self.describeEarlyClose(handler.failure, tls: tls != nil))")
             for call in waiting {
                 finish(call, .failure(error))
             }
         default:
             break
+        }
+    }
+
+    /// Why a connection closed before the server's SETTINGS arrived, and what to check.
+    static func describeEarlyClose(_ failure: (any Error)?, tls: Bool) -> String {
+        switch failure {
+        case let error? where error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError:
+            return "TLS handshake failed: \(TLSErrors.describe(error, side: .client))"
+        case let error? where error is HTTP2SessionError:
+            return tls
+                ? "the server does not speak HTTP/2 over TLS (\(error)); is it a Vigil coordinator?"
+                : "the server's first bytes are not HTTP/2 (\(error)); is it a Vigil coordinator? If it serves TLS, set [security] tls_ca on this side"
+        default:
+            return tls
+                ? "the connection closed before the HTTP/2 handshake completed (is it a Vigil server?)"
+                : "the connection closed before the HTTP/2 handshake completed (is it a Vigil server? If it serves TLS, set [security] tls_ca on this side)"
         }
     }
 

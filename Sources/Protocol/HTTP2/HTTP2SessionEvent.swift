@@ -9,6 +9,12 @@ enum HTTP2SessionEvent {
     /// (and resets the stream with NO_ERROR once the answer is out); a client session has already
     /// reset the stream with CANCEL. No `request`/`response` event follows for that stream.
     case bodyTooLarge(streamID: Int32, method: String, path: String, limit: Int)
+    /// The header list on `streamID` outgrew the session's limit: answered 431 (server) or reset
+    /// (client), like `bodyTooLarge`.
+    case headersTooLarge(streamID: Int32, method: String, path: String, limit: Int)
+    /// Server: the handler's `admit` refused the request on `streamID` with `status`; the answer is
+    /// on its way and no `request` event follows.
+    case refused(streamID: Int32, method: String, path: String, status: Int)
     /// The stream is gone; `errorCode` is its HTTP/2 error code (0 = NO_ERROR). Follows every
     /// stream, including those that produced a `request` or `response`.
     case streamClosed(streamID: Int32, errorCode: UInt32)

@@ -20,11 +20,22 @@ final class NGHTTP2Session {
     let role: Role
     /// Largest body (request bodies for a server, response bodies for a client) accepted on one stream.
     let maxBodyBytes: Int
+    /// Largest header list (names and values plus 32 bytes per field, as HTTP/2 counts it)
+    /// accepted on one stream; a server answers a larger one with 431, a client resets the stream.
+    let maxHeaderBytes: Int
+    /// Server: decides on each request when its headers arrive (see `HTTPHandler.admit`); a
+    /// response refuses the request with it, and its body is dropped as it arrives.
+    var admission: ((HTTPRequest) -> HTTPResponse?)?
+    /// Server: the peer's address, passed on in every request for logs.
+    var remoteAddress: String?
+    /// Client: `http`, or `https` over TLS (the `:scheme` of requests).
+    var scheme = "http"
     private var raw: OpaquePointer!
     private var streams: [Int32: HTTP2Stream] = [:]
     private var events: [HTTP2SessionEvent] = []
-    /// Streams whose body outgrew `maxBodyBytes` while nghttp2 was delivering it; answered after `mem_recv` returns.
-    private var pendingOversized: [Int32] = []
+    /// Streams refused while nghttp2 was delivering them (body or headers over the limit, not
+    /// admitted), with the answer a server sends; answered after `mem_recv` returns.
+    private var pendingRejections: [(streamID: Int32, response: HTTPResponse)] = []
     /// RST_STREAMs to submit once `mem_send` has returned (never from inside its callbacks).
     private var pendingResets: [(streamID: Int32, errorCode: UInt32)] = []
     private var receivedSettings = false
@@ -35,9 +46,10 @@ final class NGHTTP2Session {
     ///   - maxConcurrentStreams: advertised SETTINGS_MAX_CONCURRENT_STREAMS (server role; a client
     ///     advertises 0 pushes and no stream limit, as it accepts no server-initiated streams).
     ///   - windowBytes: initial per-stream receive window; the connection window is 16 times this.
-    init(role: Role, maxBodyBytes: Int, maxConcurrentStreams: Int = 128, windowBytes: Int32 = 1 << 20) throws {
+    init(role: Role, maxBodyBytes: Int, maxHeaderBytes: Int = 64 << 10, maxConcurrentStreams: Int = 128, windowBytes: Int32 = 1 << 20) throws {
         self.role = role
         self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
 
         var callbacks: OpaquePointer?
         try Self.check(nghttp2_session_callbacks_new(&callbacks), "creating callbacks")
@@ -86,7 +98,7 @@ final class NGHTTP2Session {
         if result < 0 {
             throw HTTP2SessionError(code: Int32(result), operation: "reading from the peer")
         }
-        answerOversized()
+        answerRejections()
     }
 
     /// Appends the bytes nghttp2 wants to send to `buffer`, stopping early once `buffer` holds at
@@ -178,7 +190,7 @@ final class NGHTTP2Session {
     ///   received, stream ids exhausted); the caller should use another connection.
     func submitRequest(method: String, target: String, authority: String, headers: [(name: String, value: String)], body: [UInt8], declareLength: Bool = true) throws -> Int32 {
         var fields: [(name: String, value: String)] = [
-            (":method", method), (":scheme", "http"), (":authority", authority), (":path", target),
+            (":method", method), (":scheme", scheme), (":authority", authority), (":path", target),
         ]
         fields.reserveCapacity(headers.count + 5)
         var hasLength = false
@@ -236,7 +248,14 @@ final class NGHTTP2Session {
     }
 
     func header(_ frame: UnsafePointer<nghttp2_frame>, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        guard let stream = streams[frame.pointee.hd.stream_id] else { return }
+        guard let stream = streams[frame.pointee.hd.stream_id], !stream.tooLarge else { return }
+        stream.headerBytes += name.count + value.count + 32
+        if stream.headerBytes > maxHeaderBytes {
+            let streamID = frame.pointee.hd.stream_id
+            reject(streamID, stream, with: .text("request headers exceed the server's limit of \(maxHeaderBytes) bytes; send fewer or shorter headers\n", status: 431),
+                   event: .headersTooLarge(streamID: streamID, method: stream.method, path: RequestTarget.split(stream.target).path, limit: maxHeaderBytes))
+            return
+        }
         let value = String(decoding: value, as: UTF8.self)
         if name.first == UInt8(ascii: ":") {
             switch String(decoding: name, as: UTF8.self) {
@@ -253,14 +272,30 @@ final class NGHTTP2Session {
         }
         let name = String(decoding: name, as: UTF8.self)
         if name == "content-length", let length = Int(value) {
-            if length > maxBodyBytes {
-                markOversized(frame.pointee.hd.stream_id, stream)
-            } else if stream.body.isEmpty {
-                stream.body.reserveCapacity(length)
+            stream.declaredLength = length
+            // A server checks it once the request is admitted (a refused request gets its refusal,
+            // not a 413); a client at once.
+            if role == .client {
+                checkDeclaredLength(frame.pointee.hd.stream_id, stream)
             }
         }
         stream.headers.append((name, value))
     }
+
+    /// Refuses a body declared larger than the limit before it arrives; otherwise reserves room
+    /// for it, at most `maxReservedBytes` up front (a declaration is not a body: memory grows as
+    /// bytes actually arrive).
+    private func checkDeclaredLength(_ streamID: Int32, _ stream: HTTP2Stream) {
+        guard let length = stream.declaredLength, !stream.tooLarge else { return }
+        if length > maxBodyBytes {
+            markOversized(streamID, stream)
+        } else if stream.body.isEmpty && length > 0 {
+            stream.body.reserveCapacity(min(length, Self.maxReservedBytes))
+        }
+    }
+
+    /// Largest up-front reservation for a body of declared length.
+    static let maxReservedBytes = 1 << 20
 
     func dataChunk(streamID: Int32, _ data: UnsafeBufferPointer<UInt8>) {
         guard let stream = streams[streamID], !stream.tooLarge else { return }
@@ -276,6 +311,11 @@ final class NGHTTP2Session {
         let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(header.type) {
         case NGHTTP2_HEADERS.rawValue, NGHTTP2_DATA.rawValue:
+            if role == .server, header.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
+               let stream = streams[header.stream_id], !stream.tooLarge {
+                admit(header.stream_id, stream)
+                checkDeclaredLength(header.stream_id, stream)
+            }
             guard endStream, let stream = streams[header.stream_id], !stream.tooLarge, !stream.completed else { return }
             stream.completed = true
             switch role {
@@ -286,7 +326,7 @@ final class NGHTTP2Session {
                 if !stream.authority.isEmpty && !headers.contains(where: { $0.name == "host" }) {
                     headers.append(("host", stream.authority))
                 }
-                let request = HTTPRequest(method: stream.method, path: path, query: query, headers: headers, body: stream.body)
+                let request = HTTPRequest(method: stream.method, path: path, query: query, headers: headers, body: stream.body, remoteAddress: remoteAddress)
                 stream.body = []
                 stream.headers = []
                 events.append(.request(streamID: header.stream_id, request))
@@ -350,25 +390,44 @@ final class NGHTTP2Session {
     // MARK: - Private
 
     private func markOversized(_ streamID: Int32, _ stream: HTTP2Stream) {
+        reject(streamID, stream, with: .text("request body exceeds the server's limit of \(maxBodyBytes) bytes; send a smaller body\n", status: 413),
+               event: .bodyTooLarge(streamID: streamID, method: stream.method, path: RequestTarget.split(stream.target).path, limit: maxBodyBytes))
+    }
+
+    /// Server: asks `admission` about a request whose headers are complete.
+    private func admit(_ streamID: Int32, _ stream: HTTP2Stream) {
+        guard let admission else { return }
+        var (path, query) = RequestTarget.split(stream.target)
+        if path.isEmpty { path = "/" }
+        let head = HTTPRequest(method: stream.method, path: path, query: query, headers: stream.headers, remoteAddress: remoteAddress)
+        if let refusal = admission(head) {
+            reject(streamID, stream, with: refusal, event: .refused(streamID: streamID, method: stream.method, path: path, status: refusal.status))
+        }
+    }
+
+    /// Stops taking input for a stream: what arrives for it is dropped. A server answers it with
+    /// `response` (then resets it with NO_ERROR if the peer is still sending), a client resets it
+    /// with CANCEL. Reported now, so that `event` comes before the stream's `streamClosed`;
+    /// answered once `mem_recv` has returned.
+    private func reject(_ streamID: Int32, _ stream: HTTP2Stream, with response: HTTPResponse, event: HTTP2SessionEvent) {
         guard !stream.tooLarge else { return }
         stream.tooLarge = true
         stream.body = []
-        // Reported now, so that it comes before this stream's `streamClosed`; answered once
-        // `mem_recv` has returned.
-        events.append(.bodyTooLarge(streamID: streamID, method: stream.method, path: RequestTarget.split(stream.target).path, limit: maxBodyBytes))
-        pendingOversized.append(streamID)
+        stream.headers = []
+        events.append(event)
+        pendingRejections.append((streamID, response))
     }
 
-    private func answerOversized() {
-        guard !pendingOversized.isEmpty else { return }
-        let oversized = pendingOversized
-        pendingOversized.removeAll()
-        for streamID in oversized {
+    private func answerRejections() {
+        guard !pendingRejections.isEmpty else { return }
+        let rejections = pendingRejections
+        pendingRejections.removeAll()
+        for (streamID, response) in rejections {
             guard let stream = streams[streamID] else { continue }  // already closed: nothing to answer
             switch role {
             case .server:
                 stream.resetAfterResponse = true
-                submitResponse(streamID: streamID, .text("request body exceeds the server's limit of \(maxBodyBytes) bytes; send a smaller body\n", status: 413))
+                submitResponse(streamID: streamID, response)
             case .client:
                 nghttp2_submit_rst_stream(raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_CANCEL.rawValue)
             }
@@ -413,8 +472,13 @@ final class HTTP2Stream {
     var body: [UInt8] = []
     /// END_STREAM arrived and the message was delivered.
     var completed = false
-    /// The body outgrew the limit; what arrives for this stream is dropped.
+    /// The stream was refused (body or headers over the limit, or not admitted); what arrives
+    /// for it is dropped.
     var tooLarge = false
+    /// Bytes of header list received so far (RFC 9113 §6.5.2 accounting).
+    var headerBytes = 0
+    /// The `content-length` the peer declared, if any.
+    var declaredLength: Int?
     /// Reset the stream (NO_ERROR) once the response has gone out, if the peer is still sending.
     var resetAfterResponse = false
     var outbound: [UInt8] = []

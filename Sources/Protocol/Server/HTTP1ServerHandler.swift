@@ -9,6 +9,8 @@ import NIOHTTP1
 /// - `Expect: 100-continue` is answered with 100 before the body is read, unless the declared
 ///   length is already over the limit.
 /// - A body over `HTTPLimits.maxBodyBytes` gets a 413 and the connection is closed after it.
+/// - A request the handler's `admit` refuses (e.g. no token) gets that answer as soon as its head
+///   arrives; its body is not read and the connection is closed after the answer.
 /// - The connection closes when the request asks for it (`Connection: close`, HTTP/1.0), when the
 ///   channel goes idle with no request in progress, and when the connection goes away mid-request
 ///   (the handler's task is cancelled).
@@ -19,7 +21,8 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private enum State {
         case idle
         case receiving(HTTPRequestHead, [UInt8])
-        /// Answered 413; the rest of the request is dropped and the connection closes.
+        /// Answered 413 (or refused by `admit`); the rest of the request is dropped and the
+        /// connection closes.
         case rejected
         case handling(HTTPRequestHead, Task<Void, Never>)
     }
@@ -27,19 +30,31 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let handler: any HTTPHandler
     private let limits: HTTPLimits
     private let stats: Locked<HTTPServerStats>
+    private let rejections: RejectionCounters
     private let logger: Logger
     private var state = State.idle
+    private var peer: String?
 
-    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, logger: Logger) {
+    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, rejections: RejectionCounters = .disabled, logger: Logger) {
         self.handler = handler
         self.limits = limits
         self.stats = stats
+        self.rejections = rejections
         self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        peer = context.channel.remoteAddress.map { "\($0)" }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
+            if let refusal = handler.admit(request(head, body: [])) {
+                stats.withLock { $0.refusedRequests += 1 }  // the handler counted and logged why
+                refuse(context: context, head, with: refusal)
+                return
+            }
             let declared = head.headers.first(name: "content-length").flatMap(Int.init) ?? 0
             if declared > limits.maxBodyBytes {
                 reject(context: context, head)
@@ -49,7 +64,7 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
             var body: [UInt8] = []
-            body.reserveCapacity(declared)
+            body.reserveCapacity(min(declared, NGHTTP2Session.maxReservedBytes))  // grows as bytes arrive, not as declared
             state = .receiving(head, body)
         case (.body(let chunk), .receiving(let head, var body)):
             if body.count + chunk.readableBytes > limits.maxBodyBytes {
@@ -90,11 +105,7 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func start(context: ChannelHandlerContext, _ head: HTTPRequestHead, _ body: [UInt8]) {
         stats.withLock { $0.requests += 1 }
-        let (path, query) = RequestTarget.split(head.uri)
-        let request = HTTPRequest(
-            method: head.method.rawValue, path: path, query: query,
-            headers: head.headers.map { ($0.name.lowercased(), $0.value) }, body: body
-        )
+        let request = self.request(head, body: body)
         let eventLoop = context.eventLoop
         let this = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
@@ -118,12 +129,25 @@ final class HTTP1ServerHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
     }
 
+    private func request(_ head: HTTPRequestHead, body: [UInt8]) -> HTTPRequest {
+        let (path, query) = RequestTarget.split(head.uri)
+        return HTTPRequest(
+            method: head.method.rawValue, path: path, query: query,
+            headers: head.headers.map { ($0.name.lowercased(), $0.value) }, body: body, remoteAddress: peer
+        )
+    }
+
     private func reject(context: ChannelHandlerContext, _ head: HTTPRequestHead) {
-        state = .rejected
         stats.withLock { $0.rejectedBodies += 1 }
-        logger.info("rejected request body over the limit with 413", metadata: ["method": "\(head.method)", "path": "\(head.uri)", "limit": "\(limits.maxBodyBytes)"])
-        let response = HTTPResponse.text("request body exceeds the server's limit of \(limits.maxBodyBytes) bytes; send a smaller body\n", status: 413)
-        write(context: context, response, version: head.version, keepAlive: false, omitBody: false)
+        rejections.count(.bodyTooLarge)
+        logger.info("rejected request body over the limit with 413", metadata: ["method": "\(head.method)", "path": "\(RequestTarget.split(head.uri).path)", "limit": "\(limits.maxBodyBytes)"])
+        refuse(context: context, head, with: .text("request body exceeds the server's limit of \(limits.maxBodyBytes) bytes; send a smaller body\n", status: 413))
+    }
+
+    /// Answers `response` instead of serving the request, drops the rest of it and closes.
+    private func refuse(context: ChannelHandlerContext, _ head: HTTPRequestHead, with response: HTTPResponse) {
+        state = .rejected
+        write(context: context, response, version: head.version, keepAlive: false, omitBody: head.method == .HEAD)
             .assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }

@@ -22,6 +22,7 @@ final class HTTP2ServerConnectionHandler: ChannelDuplexHandler {
     private let session: NGHTTP2Session
     private let handler: any HTTPHandler
     private let stats: Locked<HTTPServerStats>
+    private let rejections: RejectionCounters
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var running: [Int32: Task<Void, Never>] = [:]
@@ -29,16 +30,22 @@ final class HTTP2ServerConnectionHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var closing = false
 
-    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, logger: Logger) throws {
-        self.session = try NGHTTP2Session(role: .server, maxBodyBytes: limits.maxBodyBytes, maxConcurrentStreams: limits.maxConcurrentStreams)
+    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, rejections: RejectionCounters = .disabled, logger: Logger) throws {
+        self.session = try NGHTTP2Session(
+            role: .server, maxBodyBytes: limits.maxBodyBytes, maxHeaderBytes: limits.maxHeaderBytes,
+            maxConcurrentStreams: limits.maxConcurrentStreams)
         self.handler = handler
         self.stats = stats
+        self.rejections = rejections
         self.logger = logger
+        session.admission = { [handler] head in handler.admit(head) }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        logger[metadataKey: "peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
+        let peer = context.channel.remoteAddress.map { "\($0)" }
+        logger[metadataKey: "peer"] = "\(peer ?? "?")"
+        session.remoteAddress = peer
         if context.channel.isActive {
             flush()  // our SETTINGS go out right away
         }
@@ -129,11 +136,19 @@ final class HTTP2ServerConnectionHandler: ChannelDuplexHandler {
                 start(request, on: streamID)
             case .bodyTooLarge(_, let method, let path, let limit):
                 stats.withLock { $0.rejectedBodies += 1 }
+                rejections.count(.bodyTooLarge)
                 logger.info("rejected request body over the limit with 413", metadata: ["method": "\(method)", "path": "\(path)", "limit": "\(limit)"])
+            case .headersTooLarge(_, let method, let path, let limit):
+                stats.withLock { $0.rejectedHeaders += 1 }
+                rejections.count(.headersTooLarge)
+                logger.info("rejected request headers over the limit with 431", metadata: ["method": "\(method)", "path": "\(path)", "limit": "\(limit)"])
+            case .refused:
+                stats.withLock { $0.refusedRequests += 1 }  // the handler counted and logged why
             case .streamClosed(let streamID, _):
                 running.removeValue(forKey: streamID)?.cancel()
             case .sentGoaway(_, let errorCode) where errorCode != 0:
                 stats.withLock { $0.protocolErrors += 1 }
+                rejections.count(.protocolError)
                 logger.info("closing HTTP/2 connection: the client broke the protocol", metadata: ["error": "\(NGHTTP2Session.describe(errorCode: errorCode))"])
             case .goaway, .sentGoaway, .response, .settingsReceived:
                 break
@@ -199,6 +214,7 @@ final class HTTP2ServerConnectionHandler: ChannelDuplexHandler {
         guard let context, !closing else { return }
         closing = true
         stats.withLock { $0.protocolErrors += 1 }
+        rejections.count(.protocolError)
         logger.info("closing HTTP/2 connection after a protocol error: \(error)")
         // nghttp2 usually has a GOAWAY queued that tells the peer why.
         var buffer = context.channel.allocator.buffer(capacity: 256)

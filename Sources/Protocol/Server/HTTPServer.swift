@@ -1,10 +1,18 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// An HTTP server on one TCP port that speaks HTTP/2 with prior knowledge (cleartext, through
 /// libnghttp2; what `RPCClient`, `curl --http2-prior-knowledge` and `nghttp` use) and HTTP/1.1
 /// (browsers, plain `curl`) on the same port, serving both through one `HTTPHandler`.
+///
+/// With `tls`, the port speaks TLS only (ALPN `h2` or `http/1.1`, then the same sniffing): a
+/// cleartext client is refused with a log line and the `plaintext_on_tls` counter (see
+/// `TLSPlaintextGuard`), a failed or stalled handshake likewise (`tls_handshake`). The handler's
+/// `admit` is asked about every request when its headers arrive (see `HTTPHandler.admit`).
+/// `HTTPLimits` bounds bodies, headers, streams, connections, idle time and handshakes; what is
+/// refused is counted in `stats` and, with a registry, in `vigil_http_rejected_total`.
 ///
 /// Lifecycle: `start()` binds and returns the port; `shutdown()` stops accepting, lets requests in
 /// progress finish for up to `HTTPLimits.shutdownGracePeriod`, then closes every connection. For
@@ -15,11 +23,14 @@ public final class HTTPServer: Sendable {
     /// The port asked for (0 = any free port; see `localPort` for the one bound).
     public let port: Int
     public let limits: HTTPLimits
+    /// TLS settings; nil serves cleartext.
+    public let tls: ServerTLS?
     private let handler: any HTTPHandler
     private let logger: Logger
     private let group: any EventLoopGroup
     private let state = Locked(State())
     private let counters = Locked(HTTPServerStats())
+    private let rejections: RejectionCounters
 
     private struct State {
         var listener: (any Channel)?
@@ -29,11 +40,20 @@ public final class HTTPServer: Sendable {
         var connections: [ObjectIdentifier: any Channel] = [:]
     }
 
-    public init(host: String, port: Int, handler: any HTTPHandler, limits: HTTPLimits = .init(), logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// - Parameters:
+    ///   - tls: serve TLS only, with these settings; nil (the default) serves cleartext.
+    ///   - rejections: where refused requests and connections are counted by reason (the
+    ///     coordinator passes its Prometheus registry); `.disabled` counts only in `stats`.
+    public init(
+        host: String, port: Int, handler: any HTTPHandler, limits: HTTPLimits = .init(), tls: ServerTLS? = nil,
+        rejections: RejectionCounters = .disabled, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.host = host
         self.port = port
         self.handler = handler
         self.limits = limits
+        self.tls = tls
+        self.rejections = rejections
         self.logger = logger
         self.group = group
     }
@@ -52,6 +72,9 @@ public final class HTTPServer: Sendable {
         let logger = self.logger
         let counters = self.counters
         let state = self.state
+        let tls = self.tls
+        let rejections = self.rejections
+        let log = ThrottledLog(logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -59,10 +82,15 @@ public final class HTTPServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.accept(channel, state: state, counters: counters)
+                    try Self.accept(channel, limits: limits, state: state, counters: counters, rejections: rejections, log: log)
                     let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(TLSPlaintextGuard(stats: counters, rejections: rejections, log: log))
+                        try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
+                        try pipeline.addHandler(TLSHandshakeWatch(timeout: limits.tlsHandshakeTimeout, stats: counters, rejections: rejections, log: log, logger: logger))
+                    }
                     try pipeline.addHandler(IdleStateHandler(allTimeout: TimeAmount(limits.idleTimeout)))
-                    try pipeline.addHandler(ProtocolSniffer(handler: handler, limits: limits, stats: counters, logger: logger))
+                    try pipeline.addHandler(ProtocolSniffer(handler: handler, limits: limits, stats: counters, rejections: rejections, logger: logger))
                 }
             }
         let listener: any Channel
@@ -76,7 +104,10 @@ public final class HTTPServer: Sendable {
             $0.listener = listener
             $0.boundPort = bound
         }
-        logger.info("HTTP server listening", metadata: ["address": "\(host):\(bound)"])
+        logger.info("HTTP server listening", metadata: [
+            "address": "\(host):\(bound)",
+            "tls": "\(tls.map { $0.requiresClientCertificate ? "on, client certificate required" : ($0.verifiesClientCertificates ? "on, client certificates verified when presented" : "on") } ?? "off")",
+        ])
         return bound
     }
 
@@ -131,15 +162,32 @@ public final class HTTPServer: Sendable {
     }
 
     /// Registers an accepted connection so that `shutdown()` can reach it; refuses it once the
-    /// server is stopping.
-    private static func accept(_ channel: any Channel, state: Locked<State>, counters: Locked<HTTPServerStats>) throws {
+    /// server is stopping, or when `limits.maxConnections` are open already.
+    private static func accept(
+        _ channel: any Channel, limits: HTTPLimits, state: Locked<State>, counters: Locked<HTTPServerStats>,
+        rejections: RejectionCounters, log: ThrottledLog
+    ) throws {
         let id = ObjectIdentifier(channel)
-        let accepted = state.withLock { state -> Bool in
-            guard !state.stopping else { return false }
+        enum Outcome { case accepted, stopping, full }
+        let outcome = state.withLock { state -> Outcome in
+            guard !state.stopping else { return .stopping }
+            guard state.connections.count < limits.maxConnections else { return .full }
             state.connections[id] = channel
-            return true
+            return .accepted
         }
-        guard accepted else { throw ChannelError.ioOnClosedChannel }
+        switch outcome {
+        case .accepted:
+            break
+        case .stopping:
+            throw ChannelError.ioOnClosedChannel
+        case .full:
+            counters.withLock { $0.refusedConnections += 1 }
+            rejections.count(.tooManyConnections)
+            log.info("too_many_connections", "refused a connection: \(limits.maxConnections) connections are open already (HTTPLimits.maxConnections)", metadata: [
+                "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")",
+            ])
+            throw ChannelError.ioOnClosedChannel
+        }
         counters.withLock { $0.connections += 1 }
         channel.closeFuture.whenComplete { _ in
             _ = state.withLock { $0.connections.removeValue(forKey: id) }

@@ -16,13 +16,15 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let handler: any HTTPHandler
     private let limits: HTTPLimits
     private let stats: Locked<HTTPServerStats>
+    private let rejections: RejectionCounters
     private let logger: Logger
     private var buffered: ByteBuffer?
 
-    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, logger: Logger) {
+    init(handler: any HTTPHandler, limits: HTTPLimits, stats: Locked<HTTPServerStats>, rejections: RejectionCounters = .disabled, logger: Logger) {
         self.handler = handler
         self.limits = limits
         self.stats = stats
+        self.rejections = rejections
         self.logger = logger
     }
 
@@ -80,11 +82,11 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         case .http2:
             stats.withLock { $0.http2Connections += 1 }
             try pipeline.addHandler(
-                HTTP2ServerConnectionHandler(handler: handler, limits: limits, stats: stats, logger: logger),
+                HTTP2ServerConnectionHandler(handler: handler, limits: limits, stats: stats, rejections: rejections, logger: logger),
                 position: .last
             )
         case .http1:
-            let bridge = HTTP1ServerHandler(handler: handler, limits: limits, stats: stats, logger: logger)
+            let bridge = HTTP1ServerHandler(handler: handler, limits: limits, stats: stats, rejections: rejections, logger: logger)
             try pipeline.configureHTTPServerPipeline(position: .last, withPipeliningAssistance: true, withErrorHandling: true)
             try pipeline.addHandler(bridge, position: .last)
         }

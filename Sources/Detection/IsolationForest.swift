@@ -13,16 +13,17 @@
 /// Building is a pure function of the training points and the generator: the same inputs give
 /// the same forest, bit for bit, which is what makes replays deterministic.
 struct IsolationForest: Equatable, Sendable {
-    /// One node, stored in pre-order: the left child of node `i` is `i + 1`.
+    /// One node, stored in pre-order: the left child of node `i` is `i + 1`. 16 bytes, so that a
+    /// symbol's forest of 100 trees of 128 points stays within about 400 KB.
     struct Node: Equatable, Sendable {
-        /// Split feature, or -1 for a leaf.
-        var feature: Int32
-        /// Index of the right child (split nodes only).
-        var right: Int32
         /// Points `<= threshold` go left.
         var threshold: Double
-        /// Training points that reached this leaf (leaves only).
-        var size: Int32
+        /// Index of the right child (split nodes only).
+        var right: Int32
+        /// Training points that reached this leaf (leaves only; at most 1 024).
+        var size: Int16
+        /// Split feature, or -1 for a leaf.
+        var feature: Int8
     }
 
     let dimensions: Int
@@ -33,12 +34,12 @@ struct IsolationForest: Equatable, Sendable {
 
     /// Grows `trees` trees over `points` (each of `dimensions` values, row after row).
     /// - Parameters:
-    ///   - sampleSize: points per tree, clamped to `1...points.count / dimensions`.
+    ///   - sampleSize: points per tree, clamped to `1...min(points.count / dimensions, 1024)`.
     init(points: [Double], dimensions: Int, trees: Int, sampleSize: Int, random: inout SeededRandom) {
-        precondition(dimensions > 0 && points.count % dimensions == 0, "points must hold whole rows")
+        precondition(dimensions > 0 && dimensions <= 127 && points.count % dimensions == 0, "points must hold whole rows of at most 127 values")
         self.dimensions = dimensions
         let rows = points.count / dimensions
-        self.sampleSize = min(max(1, sampleSize), max(1, rows))
+        self.sampleSize = min(max(1, sampleSize), max(1, rows), 1_024)
         guard rows > 0 else { return }
         let depthLimit = Self.ceilLog2(self.sampleSize)
         var all = Array(0..<rows)
@@ -61,7 +62,7 @@ struct IsolationForest: Equatable, Sendable {
         order: inout [Int], random: inout SeededRandom
     ) {
         let index = nodes.count
-        nodes.append(Node(feature: -1, right: -1, threshold: 0, size: Int32(range.count)))
+        nodes.append(Node(threshold: 0, right: -1, size: Int16(range.count), feature: -1))
         guard range.count > 1, depth < depthLimit else { return }
         // Draw features without replacement until one varies on this node's points.
         var chosen = -1
@@ -94,7 +95,7 @@ struct IsolationForest: Equatable, Sendable {
             sample.swapAt(i, split)
             split += 1
         }
-        nodes[index].feature = Int32(chosen)
+        nodes[index].feature = Int8(chosen)
         nodes[index].threshold = threshold
         grow(&sample, range.lowerBound..<split, depth: depth + 1, depthLimit: depthLimit, points: points, order: &order, random: &random)
         nodes[index].right = Int32(nodes.count)

@@ -6,6 +6,10 @@
 /// retraining. A snapshot stores the history and the schedule, never the trees: the forest is
 /// rebuilt from them on restore, bit for bit (see `IsolationForest`, `SeededRandom`).
 ///
+/// History vectors are kept at `Float` precision (half the memory and snapshot bytes; plenty for
+/// split values), and a forest is only ever trained on them, live or restored, so both agree.
+/// The window being scored keeps full precision.
+///
 /// Schedule: every closed window is scored (once a forest exists) and then appended. The first
 /// forest is trained as soon as `minTrainingWindows` vectors are held, the next ones after every
 /// `retrainEveryWindows` further windows, each on the last `historyWindows` vectors, each with
@@ -21,7 +25,7 @@ struct IsolationModel: Equatable, Sendable {
     let symbol: String
 
     /// Ring of vectors, `dimensions` values each; row `(head + i) % capacity` is the i-th oldest.
-    private var rows: [Double] = []
+    private var rows: [Float] = []
     private var head = 0
     private(set) var count = 0
     /// Windows appended since the current forest was trained (0 before the first).
@@ -45,7 +49,7 @@ struct IsolationModel: Equatable, Sendable {
     var capacity: Int { historyWindows + retrainEveryWindows }
 
     /// The vectors held, oldest first.
-    var history: [[Double]] {
+    var history: [[Float]] {
         (0..<count).map { row($0) }
     }
 
@@ -58,7 +62,7 @@ struct IsolationModel: Equatable, Sendable {
 
     /// Appends `window`'s vector, and trains a new forest when one is due.
     mutating func append(_ window: WindowFeatures, windowMs: Int64) {
-        push(window.isolationVector(windowMs: windowMs))
+        push(window.isolationVector(windowMs: windowMs).map { Float($0) })
         if forest == nil {
             if count >= minTrainingWindows { train() }
         } else {
@@ -69,7 +73,7 @@ struct IsolationModel: Equatable, Sendable {
 
     /// Replaces the state with what a snapshot held, rebuilding the forest it implies.
     /// Returns a problem description, or nil when the state is consistent.
-    mutating func restore(history: [[Double]], windowsSinceTraining: Int, generation: UInt64, trainedOn: Int) -> String? {
+    mutating func restore(history: [[Float]], windowsSinceTraining: Int, generation: UInt64, trainedOn: Int) -> String? {
         guard history.count <= capacity else { return "\(history.count) isolation vectors, at most \(capacity) expected" }
         guard history.allSatisfy({ $0.count == Self.dimensions }) else { return "isolation vector of the wrong size" }
         rows = []
@@ -105,18 +109,18 @@ struct IsolationModel: Equatable, Sendable {
     private mutating func build(from start: Int, to end: Int) {
         var points: [Double] = []
         points.reserveCapacity((end - start) * Self.dimensions)
-        for i in start..<end { points += row(i) }
+        for i in start..<end { points += row(i).map { Double($0) } }
         var random = SeededRandom(symbol: symbol, generation: generation)
         forest = IsolationForest(
             points: points, dimensions: Self.dimensions, trees: trees, sampleSize: sampleSize, random: &random)
     }
 
-    private func row(_ i: Int) -> [Double] {
+    private func row(_ i: Int) -> [Float] {
         let r = (head + i) % capacity
         return Array(rows[(r * Self.dimensions)..<((r + 1) * Self.dimensions)])
     }
 
-    private mutating func push(_ vector: [Double]) {
+    private mutating func push(_ vector: [Float]) {
         if count < capacity {
             rows += vector
             count += 1

@@ -71,7 +71,7 @@ extension PartitionProcessor {
             w.write(isolation.generation)
             w.write(UInt32(isolation.trainedOn))
             for vector in isolation.history {
-                for value in vector { w.write(value) }
+                for value in vector { w.write(value.bitPattern) }
             }
             w.write(state.patterns)
         }
@@ -208,14 +208,14 @@ extension PartitionProcessor {
             let sinceTraining = Int(try r.read(UInt32.self))
             let generation: UInt64 = try r.read()
             let trainedOn = Int(try r.read(UInt32.self))
-            guard vectorCount <= state.isolation.capacity, r.remaining >= vectorCount * IsolationModel.dimensions * 8 else {
+            guard vectorCount <= state.isolation.capacity, r.remaining >= vectorCount * IsolationModel.dimensions * 4 else {
                 throw SnapshotError.corrupt("\(key): \(vectorCount) isolation vectors")
             }
-            var history: [[Double]] = []
+            var history: [[Float]] = []
             history.reserveCapacity(vectorCount)
             for _ in 0..<vectorCount {
-                var vector: [Double] = []
-                for _ in 0..<IsolationModel.dimensions { vector.append(try r.readDouble()) }
+                var vector: [Float] = []
+                for _ in 0..<IsolationModel.dimensions { vector.append(Float(bitPattern: try r.read(UInt32.self))) }
                 history.append(vector)
             }
             if let problem = state.isolation.restore(

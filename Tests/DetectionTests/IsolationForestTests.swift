@@ -14,6 +14,7 @@ final class IsolationForestTests: XCTestCase {
         XCTAssertEqual(IsolationForest.averagePathLength(3), 2 * (log(2) + 0.5772156649015329) - 4.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(IsolationForest.averagePathLength(256), 10.2448, accuracy: 1e-4)
         XCTAssertEqual([1, 2, 3, 128, 129].map(IsolationForest.ceilLog2), [0, 1, 2, 7, 8])
+        XCTAssertEqual(MemoryLayout<IsolationForest.Node>.stride, 16, "a symbol's default forest: at most 100 x 255 x 16 B")
     }
 
     func testIdenticalPointsScoreOneHalf() {

@@ -120,9 +120,9 @@ final class SnapshotTests: XCTestCase {
         for record in syntheticStream(seed: 2, count: 3_000) { d.send(record) }
         let size = d.processor.snapshot().count
         // Four symbols over about 10 minutes, each at most 7 live panes (169 B), 12 baseline
-        // windows (128 B), one forest vector (72 B) per window closed so far (about 32) and the
+        // windows (128 B), one forest vector (36 B) per window closed so far (about 32) and the
         // pattern memory (65 B), plus names and cooldowns.
-        XCTAssertLessThan(size, 4 * (7 * 169 + 12 * 128 + 40 * 72 + 65 + 100) + 200)
+        XCTAssertLessThan(size, 4 * (7 * 169 + 12 * 128 + 40 * 36 + 65 + 100) + 200)
     }
 
     // MARK: - Corrupt input

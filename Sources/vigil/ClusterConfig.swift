@@ -267,7 +267,20 @@ enum ClusterConfigLoader {
             throw ConfigError(source: source, key: "detection.min_history", message: "must not exceed detection.baseline_windows (\(d.baselineWindows)); got \(d.minHistory)")
         }
         if let problem = d.validationProblems().first {
-            throw ConfigError(source: source, key: "detection", message: "\(problem); fix the matching detection key")
+            // Name the cluster.conf key, not the Swift field.
+            let renames: [(String, String)] = [
+                ("isolationForest.trees", "isolation_trees"), ("isolationForest.sampleSize", "isolation_sample_size"),
+                ("isolationForest.historyWindows", "isolation_history"), ("isolationForest.retrainEveryWindows", "isolation_retrain_every"),
+                ("isolationForest.minTrainingWindows", "isolation_min_training"), ("isolationForest.threshold", "isolation_threshold"),
+                ("patterns.moveZ", "pattern_move_z"), ("patterns.reversionFraction", "pattern_reversion_fraction"),
+                ("patterns.dumpFraction", "pattern_dump_fraction"), ("patterns.burstVolatilityRatio", "pattern_burst_volatility_ratio"),
+                ("patterns.gapExpectedTrades", "pattern_gap_expected_trades"), ("patterns.gapMinMs", "pattern_gap_min"),
+                ("historyWindows", "isolation_history"), ("qualityMediumMagnitude", "quality_medium_magnitude"),
+                ("severityCuts", "severity_medium/high/critical"), ("volumeSpikeMinTrades", "volume_spike_min_trades"),
+            ]
+            var message = problem
+            for (field, key) in renames { message = message.replacingOccurrences(of: field, with: key) }
+            throw ConfigError(source: source, key: "detection", message: message)
         }
         if config.leaseTimeoutMs <= config.heartbeatIntervalMs {
             throw ConfigError(source: source, key: "coordinator.lease_timeout", message: "must be longer than coordinator.heartbeat_interval (\(config.heartbeatIntervalMs) ms); got \(config.leaseTimeoutMs) ms")

@@ -35,6 +35,9 @@ public actor WorkerNode: Service {
         public var metrics: WorkerMetrics?
         /// HOST:PORT of this worker's `/metrics`, reported to the coordinator when registering.
         public var metricsAddress: String?
+        /// TLS to the coordinator (nil: cleartext) and the cluster token sent with every call.
+        public var tls: ClientTLS? = nil
+        public var token: SecretToken? = nil
 
         public init(coordinator: String, workerID: String? = nil, advertisedAddress: String? = nil, outboxCapacity: Int = 256, drainTimeout: Duration = .seconds(20), metrics: WorkerMetrics? = nil, metricsAddress: String? = nil) {
             self.coordinator = coordinator
@@ -72,7 +75,7 @@ public actor WorkerNode: Service {
 
     public init(options: Options, logger: Logger) throws {
         self.options = options
-        self.client = try RPCClient(address: options.coordinator, logger: logger)
+        self.client = try RPCClient(address: options.coordinator, logger: logger, tls: options.tls, token: options.token)
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(options.workerID)"
         self.logger = logger
@@ -151,6 +154,10 @@ public actor WorkerNode: Service {
                 fenced = false
                 logger.info("registered", metadata: ["coordinator": "\(options.coordinator)", "cluster": "\(response.settings.clusterName)", "brokers": "\(response.settings.kafka.brokers)", "topic": "\(response.settings.kafka.topic)"])
                 return response.settings
+            } catch let error as RPCError where error.isAccessDenied {
+                // No or a wrong cluster token: retrying with the same one cannot help (docs/security.md).
+                logger.error("the coordinator refused this worker: \(error); start it again with the cluster token ([security] cluster_token_file or VIGIL_CLUSTER_TOKEN)")
+                throw error
             } catch {
                 let delay = backoff.next()
                 logger.warning("cannot register with coordinator \(options.coordinator): \(error); retrying in \(delay)")

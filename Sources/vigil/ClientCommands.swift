@@ -53,11 +53,12 @@ struct AnomalyRecord: Codable {
     }
 }
 
-/// A client for one command invocation: connects, and turns "unreachable" into one clear line.
-func withCoordinator<T>(_ address: String, _ body: (RPCClient) async throws -> T) async throws -> T {
+/// A client for one command invocation: connects (with TLS and a token when `security` says so),
+/// and turns "unreachable" into one clear line.
+func withCoordinator<T>(_ address: String, security: ClientSecurity = .none, _ body: (RPCClient) async throws -> T) async throws -> T {
     var logger = Logger(label: "vigil.client")
     logger.logLevel = .error
-    let client = try RPCClient(address: address, logger: logger)
+    let client = try RPCClient(address: address, logger: logger, tls: security.tls, token: security.token)
     do {
         let result = try await body(client)
         await client.close()
@@ -84,10 +85,11 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let address = try target.address()
+        let security = try target.clientSecurity()
         repeat {
             let status: ClusterStatus
             do {
-                status = try await withCoordinator(address) { try await $0.get(RPCPath.status) }
+                status = try await withCoordinator(address, security: security) { try await $0.get(RPCPath.status) }
             } catch where watch {
                 // Watching through a coordinator restart: say so, and keep trying.
                 print("\u{1B}[2J\u{1B}[H\(isoTime(ms: wallClockMs()))  \(error)")
@@ -219,7 +221,7 @@ struct AnomaliesCommand: AsyncParsableCommand {
         if let symbol { query["symbol"] = symbol.uppercased() }
         if let kind { query["kind"] = kind }
         if let severity { query["severity"] = severity }
-        let stored: [StoredAnomaly] = try await withCoordinator(try target.address()) {
+        let stored: [StoredAnomaly] = try await withCoordinator(try target.address(), security: try target.clientSecurity()) {
             try await $0.get(RPCPath.anomalies, query: query)
         }
         if json {
@@ -249,8 +251,8 @@ struct AckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? "operator"
-        let path = "\(RPCPath.anomalies)/\(id)/ack?by=\(who.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "operator")"
-        let response = try await withCoordinator(try target.address()) {
+        let path = "\(RPCPath.anomalies)/\(RequestTarget.percentEncode(id))/ack?by=\(who.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "operator")"
+        let response = try await withCoordinator(try target.address(), security: try target.clientSecurity()) {
             try await $0.request(method: "POST", path: path)
         }
         guard (200..<300).contains(response.status) else {

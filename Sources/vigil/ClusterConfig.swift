@@ -22,6 +22,10 @@ struct ClusterConfig: Sendable, Equatable {
     var alertWebhookURL = ""
     var alertMinSeverity: Severity = .high
     var alertDashboardURL = ""
+    /// `[security]`: TLS files, token files, `protect_reads` (paths only: see `SecurityConfig`;
+    /// the tokens themselves are read when a command starts, and may come from
+    /// `VIGIL_CLUSTER_TOKEN` / `VIGIL_OPERATOR_TOKEN`).
+    var security = SecurityConfig()
 
     var workerSettings: WorkerSettings {
         WorkerSettings(
@@ -118,6 +122,13 @@ enum ClusterConfigLoader {
         ("alerts.webhook_url", string { $0.alertWebhookURL = $1 }),
         ("alerts.min_severity", oneOf(Severity.allCases.map(\.rawValue)) { $0.alertMinSeverity = Severity(rawValue: $1) ?? .high }),
         ("alerts.dashboard_url", string { $0.alertDashboardURL = $1 }),
+        ("security.tls_certificate", string { $0.security.tlsCertificate = $1 }),
+        ("security.tls_key", string { $0.security.tlsKey = $1 }),
+        ("security.tls_ca", string { $0.security.tlsCA = $1 }),
+        ("security.require_client_certificate", boolean { $0.security.requireClientCertificate = $1 }),
+        ("security.cluster_token_file", string { $0.security.clusterTokenFile = $1 }),
+        ("security.operator_token_file", string { $0.security.operatorTokenFile = $1 }),
+        ("security.protect_reads", boolean { $0.security.protectReads = $1 }),
     ]
 
     /// `config`'s effective settings with one field changed: an optional group of detection
@@ -295,6 +306,11 @@ enum ClusterConfigLoader {
         if config.kafka.brokers.isEmpty {
             throw ConfigError(source: source, key: "kafka.brokers", message: "expected host:port[,host:port...], found an empty string")
         }
+        do throws(SecurityConfigError) {
+            try config.security.validate()
+        } catch {
+            throw ConfigError(source: source, key: error.source, message: error.problem)
+        }
     }
 
     // MARK: - Value parsing
@@ -352,6 +368,13 @@ enum ClusterConfigLoader {
         { config, value throws(ConfigProblem) in
             guard case .string(let s) = value else { throw ConfigProblem(message: "expected a string, found \(value.typeName)") }
             set(&config, s)
+        }
+    }
+
+    private static func boolean(_ set: @escaping @Sendable (inout ClusterConfig, Bool) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in
+            guard case .bool(let b) = value else { throw ConfigProblem(message: "expected true or false, found \(value.typeName)") }
+            set(&config, b)
         }
     }
 

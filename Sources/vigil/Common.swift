@@ -39,11 +39,17 @@ struct CoordinatorAddressOptions: ParsableArguments {
     var coordinator: String?
 
     @OptionGroup var config: ConfigOptions
+    @OptionGroup var security: SecurityOptions
 
     func address() throws -> String {
         if let coordinator { return coordinator }
         if let env = ProcessInfo.processInfo.environment["VIGIL_COORDINATOR"] { return env }
         return try config.load().listen
+    }
+
+    /// TLS and the operator token from [security] of cluster.conf, `VIGIL_OPERATOR_TOKEN` and the flags.
+    func clientSecurity() throws -> ClientSecurity {
+        try security.client(config.load().security, role: .operator)
     }
 }
 

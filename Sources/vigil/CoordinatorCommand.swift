@@ -67,8 +67,13 @@ struct RunningCoordinator {
         }
         // The server must be bound before the node knows its address (port 0 picks one), and the
         // node must exist before requests arrive: requests wait for it behind a late-bound handler.
+        // Tokens are checked in front of it (docs/security.md).
+        let security = try CoordinatorSecurity.load(cluster.security, host: host, logger: logger)
+        let metrics = CoordinatorMetrics()
+        let rejections = RejectionCounters(registry: metrics.registry)
         let handler = LateBoundHandler()
-        let server = HTTPServer(host: host, port: port, handler: handler, logger: logger)
+        let gate = AccessGate(policy: security.policy, handler: handler, rejections: rejections, logger: logger)
+        let server = HTTPServer(host: host, port: port, handler: gate, tls: security.tls, rejections: rejections, logger: logger)
         let boundPort: Int
         do {
             boundPort = try await server.start()
@@ -80,7 +85,6 @@ struct RunningCoordinator {
         let alertPolicy = cluster.alertWebhookURL.isEmpty ? nil : AlertPolicy(
             webhookURL: cluster.alertWebhookURL, minSeverity: cluster.alertMinSeverity,
             dashboardURL: cluster.alertDashboardURL.isEmpty ? nil : cluster.alertDashboardURL)
-        let metrics = CoordinatorMetrics()
         metrics.bootstrapSwiftMetrics()
         let node = try CoordinatorNode(
             config: CoordinatorConfig(
@@ -93,7 +97,7 @@ struct RunningCoordinator {
         }
         logger.info("coordinator listening", metadata: [
             "address": "\(address)", "database": "\(cluster.databasePath)", "cluster": "\(cluster.clusterName)",
-            "dashboard": "http://\(address)/", "metrics": "http://\(address)\(RPCPath.metrics)",
+            "dashboard": "\(security.tls == nil ? "http" : "https")://\(address)/", "metrics": "\(security.tls == nil ? "http" : "https")://\(address)\(RPCPath.metrics)",
             "alerts": "\(alertPolicy.map { "\($0.minSeverity.rawValue) and above" } ?? "off (alerts.webhook_url is empty)")",
         ])
         return RunningCoordinator(node: node, server: server, store: store, address: address, alerts: alerts)

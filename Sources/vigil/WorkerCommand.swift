@@ -9,7 +9,11 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run a worker: it registers with the coordinator, gets its settings and partitions from it, and processes them.",
-        discussion: "SIGTERM or Ctrl-C hands its partitions off (final checkpoint, release) before it exits.")
+        discussion: """
+            SIGTERM or Ctrl-C hands its partitions off (final checkpoint, release) before it exits. \
+            [security] of cluster.conf (--config, default ./cluster.conf when present) sets TLS and the cluster token; \
+            a worker the coordinator refuses (no or wrong token) exits with an error.
+            """)
 
     @Option(name: .long, help: "Coordinator address HOST:PORT (also VIGIL_COORDINATOR).")
     var coordinator: String?
@@ -23,6 +27,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Where to serve Prometheus /metrics, HOST:PORT (port 0: any free port; \"off\": none). Printed in the log and shown by `vigil status`.")
     var metricsListen: String = "127.0.0.1:0"
 
+    @OptionGroup var config: ConfigOptions
+    @OptionGroup var security: SecurityOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -30,8 +36,12 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--coordinator HOST:PORT is required (or set VIGIL_COORDINATOR)")
         }
         _ = try splitHostPort(address, flag: "--coordinator")
+        // Only [security] is read here: every other setting comes from the coordinator.
+        let connection = try security.client(config.load().security, role: .worker)
         let logger = logging.bootstrap(label: "vigil.worker")
         var options = WorkerNode.Options(coordinator: address, workerID: id, advertisedAddress: advertise)
+        options.tls = connection.tls
+        options.token = connection.token
         var metricsServer: WorkerMetricsServer?
         if metricsListen != "off" {
             let (host, port) = try splitHostPort(metricsListen, flag: "--metrics-listen")

@@ -54,6 +54,27 @@ public enum KafkaAdmin {
         throw KafkaError(.timedOut, "topic \(topic) was created but did not appear in the metadata of \(handle.bootstrap) within \(timeoutMs) ms", topic: topic)
     }
 
+    /// The partition count of `topic`, which must exist: for clients that must not create it
+    /// by accident (a broker with `auto.create.topics.enable` would create it with its default
+    /// count, and keys would land in other partitions than the cluster expects).
+    /// - Throws: `KafkaError` `.unknownTopic` naming the topic and the cluster; the errors of
+    ///   `KafkaConnectivity.check` when no broker can be used.
+    public static func requireTopic(
+        brokers: String, properties: [String: String], topic: String, logger: Logger, timeoutMs: Int32 = 10_000
+    ) throws -> Int32 {
+        let context = KafkaClientContext(logger: logger, role: "admin", collectsErrors: false)
+        let handle = try KafkaHandle(type: RD_KAFKA_PRODUCER, brokers: brokers, defaults: [], properties: properties, context: context)
+        defer { handle.destroy() }
+        try KafkaConnectivity.waitForBroker(handle, timeoutMs: timeoutMs)
+        guard let count = try KafkaMetadata.partitionCount(handle, topic: topic, timeoutMs: timeoutMs) else {
+            throw KafkaError(
+                .unknownTopic,
+                "topic \(topic) does not exist on \(handle.bootstrap) (kafka.topic); check the topic name, or create it with as many partitions as kafka.partitions says",
+                topic: topic)
+        }
+        return count
+    }
+
     private static func createTopic(_ handle: KafkaHandle, topic: String, partitions: Int32, timeoutMs: Int32) throws {
         var errstr = [CChar](repeating: 0, count: 512)
         guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, -1, &errstr, errstr.count) else {

@@ -19,6 +19,10 @@ final class KafkaClientContext: Sendable {
     /// What the client learned about its connection to the cluster.
     struct Health {
         var lastConnectionError: String?
+        /// librdkafka's code for `lastConnectionError` (`_TRANSPORT`, `_SSL`, `_AUTHENTICATION`...).
+        var lastConnectionErrorCode: Int32?
+        /// Connection errors seen since the client was created.
+        var connectionErrors = 0
         var allBrokersDownEvents = 0
     }
 
@@ -85,7 +89,11 @@ final class KafkaClientContext: Sendable {
             error = KafkaError(.client, "kafka client error \(name): \(reason)", rdkafkaCode: code)
         }
         if Self.isConnectionError(err) {
-            health.withLock { $0.lastConnectionError = reason }
+            health.withLock { health in
+                health.lastConnectionError = reason
+                health.lastConnectionErrorCode = code
+                health.connectionErrors += 1
+            }
         }
         guard collectsErrors else { return }
         pending.withLock { state in

@@ -13,7 +13,7 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     /// The kind of error. Compare with the static members (`error.code == .brokerUnreachable`).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case invalidConfiguration, brokerUnreachable, timedOut, unknownTopic, unknownPartition
+            case invalidConfiguration, brokerUnreachable, authenticationFailed, tlsFailed, timedOut, unknownTopic, unknownPartition
             case partitionCountMismatch, topicCreationFailed, produceFailed, flushTimedOut
             case partitionEOF, offsetsLost, offsetRewound, offsetOutOfRange, consumeFailed
             case client, fatal, closed, embeddedBroker, listenFailed
@@ -26,6 +26,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// No broker of `bootstrap.servers` answered in time, or every one refused the connection.
         public static let brokerUnreachable = Code(.brokerUnreachable)
+        /// A broker answered but refused the client's SASL credentials, or does not offer the
+        /// SASL mechanism asked for (see `sasl.mechanism`, `sasl.username`, `sasl.password`).
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The TLS handshake with a broker failed: an untrusted or mismatched certificate, or a
+        /// listener that does not speak TLS (see `security.protocol`, `ssl.ca.location`).
+        public static let tlsFailed = Code(.tlsFailed)
         /// A blocking request (metadata, watermarks, admin) did not complete within its timeout.
         public static let timedOut = Code(.timedOut)
         /// The topic does not exist on the cluster.

@@ -69,8 +69,12 @@ final class KafkaHandle: Sendable {
         return conf
     }
 
-    private static func isSecret(_ name: String) -> Bool {
-        ["password", "secret", "key", "token"].contains { name.lowercased().contains($0) }
+    /// Properties whose values are never shown: passwords, keys, tokens, and
+    /// `sasl.oauthbearer.config`, which may hold a client secret. (librdkafka's own debug dump
+    /// redacts the same ones.)
+    static func isSecret(_ name: String) -> Bool {
+        let name = name.lowercased()
+        return ["password", "secret", "key", "token", "oauthbearer.config"].contains { name.contains($0) }
     }
 }
 

@@ -43,7 +43,9 @@ public final class KafkaProducer: Sendable {
     /// Creates the producer and waits (up to `connectTimeoutMs`) until a broker answers.
     /// - Parameter connectTimeoutMs: nil skips the connectivity check.
     /// - Throws: `KafkaError` `.invalidConfiguration` for a bad property, `.brokerUnreachable`
-    ///   naming `bootstrap.servers` when no broker answers.
+    ///   naming `bootstrap.servers` when no broker answers, `.authenticationFailed` when the
+    ///   broker refuses the SASL credentials, `.tlsFailed` when the TLS handshake fails.
+    ///   Secrets (`sasl.password`, `ssl.key.password`, …) never appear in errors or logs.
     public init(brokers: String, properties: [String: String] = [:], logger: Logger, connectTimeoutMs: Int32? = 5_000) throws {
         let context = KafkaClientContext(logger: logger, role: "producer", collectsErrors: false)
         handle = try KafkaHandle(

@@ -12,6 +12,11 @@ public struct IngestError: Error, CustomStringConvertible, Equatable, Sendable {
             case readFailed = "read failed"
             case writeFailed = "write failed"
             case produceFailed = "produce failed"
+            case invalidArgument = "invalid argument"
+            case unrecognizedInput = "unrecognized input"
+            case connectFailed = "cannot connect"
+            case tlsFailed = "TLS failed"
+            case upgradeRejected = "WebSocket upgrade refused"
         }
 
         private let base: Base
@@ -29,6 +34,18 @@ public struct IngestError: Error, CustomStringConvertible, Equatable, Sendable {
         public static let writeFailed = Code(.writeFailed)
         /// The Kafka producer refused a record for a reason other than a full queue.
         public static let produceFailed = Code(.produceFailed)
+        /// A feed setting (URL, symbol list, TLS configuration) is invalid; the message names it.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A replay file's format, layout or symbol cannot be told from its name and contents.
+        public static let unrecognizedInput = Code(.unrecognizedInput)
+        /// A TCP connection (or the HTTP handshake on it) to a feed could not be made: refused,
+        /// unresolvable host, timeout. Long-running feeds retry these.
+        public static let connectFailed = Code(.connectFailed)
+        /// The TLS handshake with a feed failed (untrusted certificate, wrong host name, a server
+        /// that does not speak TLS).
+        public static let tlsFailed = Code(.tlsFailed)
+        /// The feed's server answered the WebSocket handshake with an HTTP status other than 101.
+        public static let upgradeRejected = Code(.upgradeRejected)
 
         public var description: String { base.rawValue }
     }

@@ -64,6 +64,28 @@ enum TradeFieldExtractor {
         return .success(Fields(symbol: symbolStart..<(symbolStart + symbolLength), timeMs: time))
     }
 
+    /// The whole-number value of the one-letter key `key` (e.g. the trade id `"t"`), or nil when
+    /// the key is missing or its value is not 1-18 decimal digits followed by `,`, `}` or a blank.
+    static func integer(ofKey key: UInt8, in line: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard var cursor = valueStart(ofKey: key, in: line) else { return nil }
+        var value: Int64 = 0
+        var digits = 0
+        while cursor < line.count, line[cursor] >= UInt8(ascii: "0"), line[cursor] <= UInt8(ascii: "9") {
+            guard digits < 18 else { return nil }
+            value = value * 10 + Int64(line[cursor] - UInt8(ascii: "0"))
+            digits += 1
+            cursor += 1
+        }
+        guard digits > 0 else { return nil }
+        if cursor < line.count {
+            switch line[cursor] {
+            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: " "), UInt8(ascii: "\t"): break
+            default: return nil
+            }
+        }
+        return value
+    }
+
     /// Index of the first byte of the value of `"<key>"` (a one-letter key), past the colon and
     /// any blanks; nil when no such key is followed by a colon.
     private static func valueStart(ofKey key: UInt8, in line: UnsafeBufferPointer<UInt8>) -> Int? {

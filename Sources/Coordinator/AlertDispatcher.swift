@@ -75,8 +75,8 @@ public actor AlertDispatcher: Service {
     @discardableResult
     public func deliverDue(now: Int64) async throws -> Pass {
         var pass = Pass()
-        for alert in try await store.dueAlerts(now: now) {
-            if Task.isCancelled { break }
+        for alert in try await store.pendingAlerts() {
+            if Task.isCancelled || alert.nextAttemptAtMs > now { break }
             let body = try AlertMessage(alert.anomaly, cluster: clusterName, dashboardURL: policy.dashboardURL).body()
             let metadata: Logger.Metadata = [
                 "anomaly.id": "\(alert.anomaly.id)", "symbol": "\(alert.anomaly.symbol)", "kind": "\(alert.anomaly.kind.rawValue)",

@@ -91,11 +91,13 @@ enum AlertOutbox {
 
 extension CoordinatorStore {
     /// Pending alerts due at `now`, in queue order.
-    public func dueAlerts(now: Int64, limit: Int = 100) async throws -> [QueuedAlert] {
+    /// The pending alerts at the head of the queue, in queue order. The dispatcher stops at the
+    /// first one that is not due yet, so a retried alert holds back the ones queued after it.
+    public func pendingAlerts(limit: Int = 100) async throws -> [QueuedAlert] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM alert_outbox WHERE state = 'pending' AND next_attempt_at_ms <= ? ORDER BY seq LIMIT ?
-                """, arguments: [now, limit]).map(AlertOutbox.queuedAlert(from:))
+                SELECT * FROM alert_outbox WHERE state = 'pending' ORDER BY seq LIMIT ?
+                """, arguments: [limit]).map(AlertOutbox.queuedAlert(from:))
         }
     }
 
@@ -110,9 +112,12 @@ extension CoordinatorStore {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'") ?? 0 }
     }
 
-    /// Earliest time a pending alert is due; nil when none is pending.
+    /// When the alert at the head of the queue is due (alerts go out in order, so nothing is sent
+    /// before it); nil when none is pending.
     public func nextAlertDue() async throws -> Int64? {
-        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MIN(next_attempt_at_ms) FROM alert_outbox WHERE state = 'pending'") }
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT next_attempt_at_ms FROM alert_outbox WHERE state = 'pending' ORDER BY seq LIMIT 1")
+        }
     }
 
     func markAlertDelivered(seq: Int64, now: Int64) async throws {

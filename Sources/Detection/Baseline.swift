@@ -52,6 +52,9 @@ struct Baseline: Equatable, Sendable {
             logCount: RobustEstimate(
                 held.map { naturalLog(1 + Double($0.count)) }, absoluteFloor: RobustEstimate.logCountFloor,
                 relativeFloor: 0),
+            logQuoteVolume: RobustEstimate(
+                held.map { naturalLog(1 + $0.quoteVolume) }, absoluteFloor: RobustEstimate.logCountFloor,
+                relativeFloor: 0),
             medianQuoteVolume: RobustEstimate.median(held.map(\.quoteVolume)),
             medianTradeCount: RobustEstimate.median(held.map { Double($0.count) }),
             medianLongestGapMs: RobustEstimate.median(held.map { Double($0.longestGapMs) }))
@@ -71,8 +74,8 @@ struct Baseline: Equatable, Sendable {
 ///   happened to be (12 overlapping windows can give a MAD far below the true spread);
 /// - volatility: absolute floor 1e-4, and 10% of the median, so a steady market needs its
 ///   volatility to rise by a real fraction of itself;
-/// - `ln(1 + trades)`: absolute floor 0.1 (about 10 % more trades per unit of scale), no relative
-///   floor (the median of a logarithm says nothing about its spread).
+/// - `ln(1 + trades)` and `ln(1 + quote volume)`: absolute floor 0.1 (about 10 % more per unit of
+///   scale), no relative floor (the median of a logarithm says nothing about its spread).
 struct RobustEstimate: Equatable, Sendable {
     static let madToSigma = 1.4826
     static let logReturnFloor = 1e-4
@@ -121,6 +124,8 @@ struct BaselineStatistics: Equatable, Sendable {
     var volatility: RobustEstimate
     /// Of `ln(1 + trades)`.
     var logCount: RobustEstimate
+    /// Of `ln(1 + quote volume)`.
+    var logQuoteVolume: RobustEstimate
     var medianQuoteVolume: Double
     var medianTradeCount: Double
     var medianLongestGapMs: Double

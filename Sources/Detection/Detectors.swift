@@ -81,6 +81,8 @@ protocol WindowDetector: Sendable {
 /// `|z| >= zScoreThreshold(for:)`:
 /// - `price_shock`: the window's log return, either direction;
 /// - `volatility_shock`: its realized volatility, upward only (calm is not a shock);
+/// - `volume_spike` (`z_volume`): `ln(1 + quote volume)`, upward only, with at least
+///   `volumeSpikeMinTrades` trades and a baseline whose median window has volume;
 /// - `trade_count_spike`: `ln(1 + trades)`, upward only, with at least `volumeSpikeMinTrades`
 ///   trades, and only against a baseline whose median window has trades (a dead market waking
 ///   up is not a spike; the pattern rules judge silences).
@@ -101,6 +103,14 @@ struct ZScoreDetector: WindowDetector {
             kind: .volatilityShock, family: family, value: window.volatility,
             expected: baseline.volatility.median, scoreName: "z_volatility", score: zVolatility,
             threshold: threshold, fired: zVolatility >= threshold))
+        let enough = window.count >= Int64(input.settings.volumeSpikeMinTrades)
+        if baseline.medianQuoteVolume > 0 {
+            let zVolume = baseline.logQuoteVolume.zScore(naturalLog(1 + window.quoteVolume))
+            findings.append(DetectorFinding(
+                kind: .volumeSpike, family: family, value: window.quoteVolume,
+                expected: baseline.medianQuoteVolume, scoreName: "z_volume", score: zVolume,
+                threshold: threshold, fired: zVolume >= threshold && enough))
+        }
         guard baseline.medianTradeCount > 0 else { return }
         let zCount = baseline.logCount.zScore(naturalLog(1 + Double(window.count)))
         findings.append(DetectorFinding(

@@ -113,6 +113,10 @@ enum WindowEvaluator {
             return head + "return \(percent(finding.value)) vs median \(percent(finding.expected)) (z=\(formatFixed(finding.score, decimals: 1)))"
         case .volatilityShock:
             return head + "volatility \(percent(finding.value)) vs median \(percent(finding.expected)) (z=\(formatFixed(finding.score, decimals: 1)))"
+        case .volumeSpike where finding.scoreName == "z_volume":
+            return head + "quote volume \(formatFixed(finding.value, decimals: 2)) vs median \(formatFixed(finding.expected, decimals: 2)) (z=\(formatFixed(finding.score, decimals: 1)), \(window.count) trades)"
+        case .volumeSpike where finding.scoreName == "recent_volume_ratio":
+            return head + "newest pane quote volume \(formatFixed(finding.value, decimals: 2)) vs \(formatFixed(finding.expected, decimals: 2)) per pane (\(formatFixed(finding.score, decimals: 1))x, \(window.count) trades in the window)"
         case .volumeSpike:
             return head + "quote volume \(formatFixed(finding.value, decimals: 2)) vs median \(formatFixed(finding.expected, decimals: 2)) (\(formatFixed(finding.score, decimals: 1))x, \(window.count) trades)"
         case .tradeCountSpike:

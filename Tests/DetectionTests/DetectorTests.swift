@@ -99,7 +99,7 @@ final class DetectorTests: XCTestCase {
     }
 
     func testVolumeSpike() throws {
-        var d = Driver(tumbling())
+        var d = Driver(tumbling(policy: .volume))
         for i in 0..<4 { window(&d, Int64(i), prices: flat) }
         window(&d, 4, prices: flat, q: "4")  // quote 2 000 vs median 500: ratio 4
         window(&d, 5, prices: flat, q: "5")  // baseline 500, 500, 500, 2 000: median 500, ratio 5
@@ -110,11 +110,25 @@ final class DetectorTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(first.scores["volume_ratio"]), 4)
         XCTAssertEqual(first.scores["z_return"], 0)
         XCTAssertEqual(first.severity, .low, "4 / 3 = 1.33x")
-        XCTAssertEqual(first.quality, .low, "one detector, under 1.5x")
+        XCTAssertEqual(first.quality, .high, "the volume z-score agrees (reported or not, agreement is evidence)")
         XCTAssertEqual(first.description, "BTCUSDT volume_spike: quote volume 2000.00 vs median 500.00 (4.0x, 5 trades)")
         let second = d.output.anomalies[1]
         XCTAssertEqual(second.severity, .medium, "5 / 3 = 1.67x")
-        XCTAssertEqual(second.quality, .medium, "one detector at >= 1.5x")
+    }
+
+    func testVolumeZScore() throws {
+        // A flat baseline of ln(501): MAD 0, so the scale is the 0.1 floor. Window 4 trades 2 000:
+        // z = (ln 2 001 - ln 501) / 0.1 = 13.85, 3.96x the threshold, beating the ratio's 1.33x.
+        var d = Driver(tumbling(policy: .any))
+        for i in 0..<4 { window(&d, Int64(i), prices: flat) }
+        window(&d, 4, prices: flat, q: "4")
+        d.trade(t: 5_000, p: "100")
+        let spike = try XCTUnwrap(d.output.anomalies.first)
+        XCTAssertEqual(d.output.anomalies.map(\.kind), [.volumeSpike], "one anomaly per kind and window")
+        XCTAssertEqual(try XCTUnwrap(spike.scores["z_volume"]), (log(2_001.0) - log(501)) / 0.1, accuracy: 1e-9)
+        XCTAssertEqual(spike.severity, .critical)
+        XCTAssertEqual(spike.quality, .high)
+        XCTAssertEqual(spike.description, "BTCUSDT volume_spike: quote volume 2000.00 vs median 500.00 (z=13.8, 5 trades)")
     }
 
     func testVolumeSpikeNeedsMinimumTrades() {
@@ -185,6 +199,7 @@ final class DetectorTests: XCTestCase {
         logReturn: RobustEstimate(median: 0, mad: 0, scale: 0.125),  // exact in binary
         volatility: RobustEstimate(median: 0.001, mad: 0, scale: 0.001),
         logCount: RobustEstimate(median: log(11), mad: 0, scale: 0.5),
+        logQuoteVolume: RobustEstimate(median: log(1_001), mad: 0, scale: 0.5),
         medianQuoteVolume: 1_000, medianTradeCount: 10, medianLongestGapMs: 6_000)
 
     private func features(
@@ -297,15 +312,16 @@ final class DetectorTests: XCTestCase {
         XCTAssertTrue(evaluate(features(volatility: 0)).isEmpty)
         let calm = BaselineStatistics(
             windows: 12, logReturn: baseline.logReturn, volatility: RobustEstimate(median: 0.01, mad: 0, scale: 0.001),
-            logCount: baseline.logCount, medianQuoteVolume: 1_000, medianTradeCount: 10, medianLongestGapMs: 6_000)
+            logCount: baseline.logCount, logQuoteVolume: baseline.logQuoteVolume, medianQuoteVolume: 1_000, medianTradeCount: 10,
+            medianLongestGapMs: 6_000)
         XCTAssertTrue(evaluate(features(volatility: 0), baseline: calm).isEmpty, "z = -10: calm is not a shock")
     }
 
     func testDescriptionFormat() throws {
         let b = BaselineStatistics(
             windows: 12, logReturn: RobustEstimate(median: 0.0001, mad: 0, scale: 0.0232 / 7.9),
-            volatility: baseline.volatility, logCount: baseline.logCount, medianQuoteVolume: 1_000, medianTradeCount: 10,
-            medianLongestGapMs: 6_000)
+            volatility: baseline.volatility, logCount: baseline.logCount, logQuoteVolume: baseline.logQuoteVolume,
+            medianQuoteVolume: 1_000, medianTradeCount: 10, medianLongestGapMs: 6_000)
         let a = try XCTUnwrap(evaluate(features(logReturn: -0.0231), baseline: b).first)
         XCTAssertEqual(a.description, "BTCUSDT price_shock: return -2.31% vs median 0.01% (z=-7.9)")
     }

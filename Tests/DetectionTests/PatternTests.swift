@@ -12,6 +12,7 @@ final class PatternTests: XCTestCase {
         logReturn: RobustEstimate(median: 0, mad: 0, scale: 0.005),
         volatility: RobustEstimate(median: 0.001, mad: 0, scale: 0.0005),
         logCount: RobustEstimate(median: log(601), mad: 0, scale: 0.1),
+        logQuoteVolume: RobustEstimate(median: log(60_001), mad: 0, scale: 0.1),
         medianQuoteVolume: 60_000, medianTradeCount: 600, medianLongestGapMs: 400)
 
     private func window(

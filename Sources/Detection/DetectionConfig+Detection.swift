@@ -73,6 +73,7 @@ extension DetectionConfig {
         }
         problems += effectiveIsolationForest.validationProblems()
         problems += effectivePatterns.validationProblems()
+        problems += inputLimits?.validationProblems() ?? []
         let quality = effectiveQualityMediumMagnitude
         if !(quality >= 1) || !quality.isFinite {
             problems.append("qualityMediumMagnitude must be a finite number >= 1 (got \(quality))")

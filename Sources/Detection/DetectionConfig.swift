@@ -33,6 +33,10 @@ public struct DetectionConfig: Codable, Sendable, Equatable {
     /// Magnitude (`|score| / threshold`) at which a finding that no other detector family
     /// confirms earns medium quality; nil means 1.5. Optional likewise.
     public var qualityMediumMagnitude: Double?
+    /// Bounds on what a record may claim (symbols per partition, trade time, price, quantity,
+    /// repeated trade ids); a record outside them is a `MalformedRecord`. nil: no such checks
+    /// (a bare `DetectionConfig()`); cluster.conf starts from `InputLimits()`.
+    public var inputLimits: InputLimits?
 
     public enum Policy: String, Codable, Sendable, CaseIterable {
         /// Z-score (and volume) findings count only when the Isolation Forest agrees; pattern

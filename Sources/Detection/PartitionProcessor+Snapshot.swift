@@ -4,8 +4,8 @@
 /// settings the state depends on (window, slide, lateness, baseline windows), the counters,
 /// the watermark state, then each symbol in id order (name, next window, last data pane,
 /// carried close, live panes in pane order, baseline windows oldest first, cooldowns by kind,
-/// the Isolation Forest's history and schedule, the pattern memory), and last an FNV-1a 64
-/// checksum of everything before it.
+/// the Isolation Forest's history and schedule, the pattern memory, the last trade id applied
+/// (`Int64.min` for none; format 3)), and last an FNV-1a 64 checksum of everything before it.
 ///
 /// Thresholds, policy, cooldowns and severity cuts are not part of the state: a snapshot
 /// restores under a configuration that changes them (they apply from the next window on).
@@ -16,9 +16,10 @@
 ///
 /// Format 1 (before rush orders, forests and pattern rules) is not read: such a checkpoint is
 /// refused with `unsupportedVersion`, and the partition is replayed from its start offset.
+/// Format 2 (before last trade ids) is read, with no last trade id: duplicate checks start over.
 extension PartitionProcessor {
     static let snapshotMagic: [UInt8] = Array("VGLP".utf8)
-    static let snapshotVersion: UInt16 = 2
+    static let snapshotVersion: UInt16 = 3
 
     /// Binary snapshot of the whole state (windows, baselines, cooldowns, watermark, stats,
     /// next offset): compact, versioned (magic + version header), checksummed.
@@ -74,6 +75,7 @@ extension PartitionProcessor {
                 for value in vector { w.write(value.bitPattern) }
             }
             w.write(state.patterns)
+            w.write(state.lastTradeID ?? .min)
         }
         var bytes = w.bytes
         var checksum = ByteWriter()
@@ -92,7 +94,7 @@ extension PartitionProcessor {
         }
         var r = ByteReader(snapshot, from: 4, end: snapshot.count - 8)
         let version: UInt16 = try r.read()
-        guard version == Self.snapshotVersion else {
+        guard version == Self.snapshotVersion || version == 2 else {
             throw SnapshotError(.unsupportedVersion, "partition snapshot format \(version) is not supported by this build (it reads format \(Self.snapshotVersion)); run the matching Vigil version or discard the checkpoint")
         }
         var tail = ByteReader(snapshot, from: snapshot.count - 8)
@@ -224,6 +226,10 @@ extension PartitionProcessor {
                 throw SnapshotError.corrupt("\(key): \(problem)")
             }
             state.patterns = try r.readPatternMemory()
+            if version >= 3 {
+                let lastTradeID: Int64 = try r.read()
+                state.lastTradeID = lastTradeID == .min ? nil : lastTradeID
+            }
             states.append(state)
         }
         guard r.remaining == 0 else { throw SnapshotError.corrupt("\(r.remaining) unexpected trailing bytes") }

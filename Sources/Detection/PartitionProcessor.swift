@@ -112,16 +112,25 @@ public struct PartitionProcessor: Sendable {
         counters.nextOffset = offset &+ 1
         switch parsed {
         case .success(let trade):
-            apply(trade, offset: offset, into: &output)
+            apply(trade, offset: offset, payload: payload, into: &output)
         case .failure(let error):
-            counters.malformed += 1
-            output.malformed.append(MalformedRecord(
-                partition: partition, offset: offset, reason: error.reason,
-                excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
+            reject(offset: offset, reason: error.reason, payload: payload, into: &output)
         }
     }
 
-    private mutating func apply(_ trade: Trade, offset: Int64, into output: inout ProcessorOutput) {
+    /// Counts and reports a record that changes nothing: it does not parse, or breaks `InputLimits`.
+    private mutating func reject(offset: Int64, reason: String, payload: UnsafeRawBufferPointer, into output: inout ProcessorOutput) {
+        counters.malformed += 1
+        output.malformed.append(MalformedRecord(
+            partition: partition, offset: offset, reason: reason,
+            excerpt: String(decoding: payload.prefix(200), as: UTF8.self)))
+    }
+
+    private mutating func apply(_ trade: Trade, offset: Int64, payload: UnsafeRawBufferPointer, into output: inout ProcessorOutput) {
+        if let limits = config.inputLimits, let problem = limits.problem(with: trade) {
+            reject(offset: offset, reason: problem, payload: payload, into: &output)
+            return
+        }
         let t = trade.eventTimeMs
         if t < counters.watermarkMs {
             counters.late += 1
@@ -130,6 +139,18 @@ public struct PartitionProcessor: Sendable {
                 symbol: symbols.id(of: trade.symbol).map(symbols.name) ?? trade.symbol.string,
                 eventTimeMs: t, watermarkMs: counters.watermarkMs))
             return
+        }
+        let known = symbols.id(of: trade.symbol)
+        if let limits = config.inputLimits {
+            if let known {
+                if limits.rejectDuplicateTradeIDs, let tradeID = trade.tradeID, let last = states[known].lastTradeID, tradeID <= last {
+                    reject(offset: offset, reason: "trade id \(tradeID) of \(symbols.name(known)) is not after the last one applied (\(last)): a duplicate or replayed trade", payload: payload, into: &output)
+                    return
+                }
+            } else if states.count >= limits.maxSymbolsPerPartition {
+                reject(offset: offset, reason: "new symbol \(trade.symbol.string) refused: partition \(partition) already tracks \(states.count) symbols (detection.max_symbols_per_partition)", payload: payload, into: &output)
+                return
+            }
         }
         counters.windowed += 1
         if maxEventTimeMs == .min {
@@ -146,7 +167,7 @@ public struct PartitionProcessor: Sendable {
 
         let pane = geometry.pane(of: t)
         let id: Int
-        if let known = symbols.id(of: trade.symbol) {
+        if let known {  // closing windows adds no symbol: still valid
             id = known
         } else {
             id = symbols.intern(trade.symbol)
@@ -155,6 +176,7 @@ public struct PartitionProcessor: Sendable {
                 nextWindowStart: max(pane - geometry.panesPerWindow + 1, closedThrough + 1)))
         }
         states[id].add(trade, pane: pane, sequence: offset)
+        if let tradeID = trade.tradeID { states[id].lastTradeID = tradeID }
     }
 
     /// The watermark at which the next window (start `closedThrough + 1`) closes.

@@ -20,6 +20,8 @@ struct SymbolWindows: Equatable, Sendable {
     var cooldowns = Cooldowns()
     var isolation: IsolationModel
     var patterns = PatternMemory()
+    /// The id (`t`) of the last trade applied, for `InputLimits.rejectDuplicateTradeIDs`.
+    var lastTradeID: Int64?
     /// Resolved from the configuration (not part of a snapshot).
     let settings: SymbolSettings
 

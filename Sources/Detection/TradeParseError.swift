@@ -38,6 +38,8 @@ public struct TradeParseError: Error, Sendable, Equatable, CustomStringConvertib
         case invalidSymbol
         /// A string with a bad escape or a raw control character.
         case invalidString
+        /// A string whose bytes are not UTF-8 (JSON text must be).
+        case invalidUTF8
         /// Something other than whitespace after the closing `}`.
         case trailingData
         /// Unknown fields nested deeper than `TradeParser.maxNesting`.
@@ -80,6 +82,7 @@ public struct TradeParseError: Error, Sendable, Equatable, CustomStringConvertib
         case .symbolTooLong: return "\(prefix)symbol longer than \(SymbolKey.maxLength) bytes"
         case .invalidSymbol: return "\(prefix)invalid symbol byte \(Self.show(byte)) (allowed: A-Z a-z 0-9 _ -)"
         case .invalidString: return "\(prefix)invalid string escape or control character at byte \(position)"
+        case .invalidUTF8: return "\(prefix)invalid UTF-8 at byte \(position)"
         case .trailingData: return "trailing data after object"
         case .nestingTooDeep: return "nesting deeper than \(TradeParser.maxNesting)"
         }

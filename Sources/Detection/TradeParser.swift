@@ -12,8 +12,9 @@
 /// known fields, more than 18 significant digits, exponents that put a value outside
 /// 10^-22...10^22 scaling, a non-positive price, a negative quantity, a symbol that is not
 /// 1...32 bytes of `[A-Za-z0-9_-]` (escapes are not decoded in `s`), bad string escapes, raw
-/// control characters and trailing bytes all fail with a `TradeParseError`. Keys written with
-/// escapes are treated as unknown keys.
+/// control characters, bytes that are not UTF-8 (in any string, skipped ones included) and
+/// trailing bytes all fail with a `TradeParseError`. Keys written with escapes are treated as
+/// unknown keys.
 ///
 /// Decimals are `Double(mantissa) / 10^fractionDigits`, which is the correctly rounded value
 /// for exchange prices and quantities (mantissa < 2^53). Never allocates, never traps.
@@ -161,7 +162,7 @@ private struct TradeScanner {
                 guard byte(pos) == UInt8(ascii: "\"") else { throw failHere(.unexpectedByte) }
                 pos += 1
                 var key: UInt8 = 0
-                if pos + 1 < end, byte(pos + 1) == UInt8(ascii: "\""), byte(pos) >= 0x20,
+                if pos + 1 < end, byte(pos + 1) == UInt8(ascii: "\""), byte(pos) >= 0x20, byte(pos) < 0x80,
                     byte(pos) != UInt8(ascii: "\\"), byte(pos) != UInt8(ascii: "\"")
                 {
                     key = byte(pos)
@@ -248,11 +249,39 @@ private struct TradeScanner {
                 }
             } else if b < 0x20 {
                 throw fail(.invalidString)
-            } else {
+            } else if b < 0x80 {
                 pos += 1
+            } else {
+                try skipUTF8Sequence()
             }
         }
         throw fail(.truncated)
+    }
+
+    /// Skips one multi-byte UTF-8 sequence starting at `pos` (a byte >= 0x80), refusing
+    /// overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
+    mutating func skipUTF8Sequence() throws(TradeParseError) {
+        let lead = byte(pos)
+        let count: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: count = 1
+        case 0xE0: count = 2; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: count = 2
+        case 0xED: count = 2; high = 0x9F
+        case 0xF0: count = 3; low = 0x90
+        case 0xF1...0xF3: count = 3
+        case 0xF4: count = 3; high = 0x8F
+        default: throw fail(.invalidUTF8)
+        }
+        guard pos + count < end else { throw TradeParseError(.truncated, position: end) }
+        for i in 1...count {
+            let next = byte(pos + i)
+            let (min, max) = i == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
+            guard next >= min && next <= max else { throw TradeParseError(.invalidUTF8, position: pos + i) }
+        }
+        pos += count + 1
     }
 
     static func isHexDigit(_ b: UInt8) -> Bool {

@@ -13,7 +13,8 @@ struct ClusterConfig: Sendable, Equatable {
     var leaseTimeoutMs: Int64 = 6_000
     var checkpointIntervalMs: Int64 = 10_000
     var kafka = KafkaSettings(brokers: "127.0.0.1:9092")
-    var detection = DetectionConfig()
+    /// Detection settings, with `InputLimits` on (a bare `DetectionConfig()` has none).
+    var detection = DetectionConfig.withInputLimits
     /// `[retention]`: how long the coordinator keeps window summaries (and late events, malformed
     /// records) and anomalies (and history), by the time it stored them.
     var retentionWindowsMs: Int64 = 86_400_000
@@ -117,6 +118,12 @@ enum ClusterConfigLoader {
         ("detection.pattern_burst_volatility_ratio", positive { $0.detection.patterns = patterns($0.detection) { $0.burstVolatilityRatio = $1 }($1) }),
         ("detection.pattern_gap_expected_trades", positive { $0.detection.patterns = patterns($0.detection) { $0.gapExpectedTrades = $1 }($1) }),
         ("detection.pattern_gap_min", duration { $0.detection.patterns = patterns($0.detection) { $0.gapMinMs = $1 }($1) }),
+        ("detection.max_symbols_per_partition", integer(1...1_000_000) { $0.detection.inputLimits = limits($0.detection) { $0.maxSymbolsPerPartition = $1 }($1) }),
+        ("detection.min_trade_time", timestamp { $0.detection.inputLimits = limits($0.detection) { $0.minTradeTimeMs = $1 }($1) }),
+        ("detection.max_trade_time", timestamp { $0.detection.inputLimits = limits($0.detection) { $0.maxTradeTimeMs = $1 }($1) }),
+        ("detection.max_price", positive { $0.detection.inputLimits = limits($0.detection) { $0.maxPrice = $1 }($1) }),
+        ("detection.max_quantity", positive { $0.detection.inputLimits = limits($0.detection) { $0.maxQuantity = $1 }($1) }),
+        ("detection.reject_duplicate_trade_ids", boolean { $0.detection.inputLimits = limits($0.detection) { $0.rejectDuplicateTradeIDs = $1 }($1) }),
         ("retention.windows", duration { $0.retentionWindowsMs = $1 }),
         ("retention.anomalies", duration { $0.retentionAnomaliesMs = $1 }),
         ("alerts.webhook_url", string { $0.alertWebhookURL = $1 }),
@@ -138,6 +145,14 @@ enum ClusterConfigLoader {
             var settings = config.effectiveSeverityCuts
             change(&settings, value)
             return settings
+        }
+    }
+
+    private static func limits<T>(_ config: DetectionConfig, _ change: @escaping (inout DetectionConfig.InputLimits, T) -> Void) -> (T) -> DetectionConfig.InputLimits {
+        { value in
+            var limits = config.inputLimits ?? DetectionConfig.InputLimits()
+            change(&limits, value)
+            return limits
         }
     }
 
@@ -368,6 +383,33 @@ enum ClusterConfigLoader {
         { config, value throws(ConfigProblem) in
             guard case .string(let s) = value else { throw ConfigProblem(message: "expected a string, found \(value.typeName)") }
             set(&config, s)
+        }
+    }
+
+    private static func timestamp(_ set: @escaping @Sendable (inout ClusterConfig, Int64) -> Void) -> Setter {
+        { config, value throws(ConfigProblem) in set(&config, try timestampValue(value)) }
+    }
+
+    /// Milliseconds since the Unix epoch, from an integer or a UTC date "YYYY-MM-DD".
+    static func timestampValue(_ value: RawValue) throws(ConfigProblem) -> Int64 {
+        switch value {
+        case .int(let i) where i >= 0:
+            return Int64(i)
+        case .string(let s):
+            let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+            if parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+               let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]), (1...12).contains(m), (1...31).contains(d) {
+                // Days from civil (H. Hinnant's algorithm), proleptic Gregorian, UTC.
+                let yy = m <= 2 ? y - 1 : y
+                let era = (yy >= 0 ? yy : yy - 399) / 400
+                let yoe = yy - era * 400
+                let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+                let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+                return (era * 146_097 + doe - 719_468) * 86_400_000
+            }
+            throw ConfigProblem(message: "expected a date like \"2100-01-01\" (UTC) or milliseconds since 1970, found \"\(s)\"")
+        default:
+            throw ConfigProblem(message: "expected a date like \"2100-01-01\" (UTC) or non-negative milliseconds since 1970, found \(value)")
         }
     }
 

@@ -115,7 +115,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ProtocolTests",
             dependencies: [

@@ -13,6 +13,8 @@ class ClusterTestCase: XCTestCase {
     var broker: ProcessHarness.Child!
     var coordinator: ProcessHarness.Child!
     var workers: [ProcessHarness.Child] = []
+    /// Extra environment of coordinator processes (e.g. `VIGIL_LOG_LEVEL=debug` to see every stored write).
+    var coordinatorEnvironment: [String: String] = [:]
     private var client: RPCClient?
 
     override func setUpWithError() throws {
@@ -71,7 +73,7 @@ class ClusterTestCase: XCTestCase {
     func startCoordinator(listen: String? = nil) throws {
         var args = ["coordinator", "--config", configPath]
         if let listen { args += ["--listen", listen] }
-        coordinator = try harness.start("coordinator-\(harness.children.count)", args)
+        coordinator = try harness.start("coordinator-\(harness.children.count)", args, environment: coordinatorEnvironment)
         coordinatorAddress = try harness.awaitLine(coordinator, prefix: "coordinator=")
     }
 

@@ -102,19 +102,25 @@ final class OperatorTests: ClusterTestCase {
         let coordinatorMetrics = try await fetch(coordinatorAddress, RPCPath.metrics)
         XCTAssertTrue(coordinatorMetrics.contains("vigil_anomalies_stored_total{"), coordinatorMetrics)
         try promtool(coordinatorMetrics, name: "coordinator")
-        var consumed = 0.0
+        // Counters follow heartbeats, and a partition handed from one worker to the other is counted
+        // by each for its own share: poll until the workers' counters add up to every record.
+        var texts: [String: String] = [:]
         for worker in status.workers {
-            let address = try XCTUnwrap(worker.metricsAddress, "worker \(worker.id) reported its metrics address")
+            _ = try XCTUnwrap(worker.metricsAddress, "worker \(worker.id) reported its metrics address")
             XCTAssertTrue(workers.first { $0.name == "worker-\(worker.id)" }?.stderr.contains("metrics listening") ?? false)
-            // Counters follow heartbeats: poll until the worker has counted what it processed.
-            let owned = Double(status.partitions.filter { $0.owner == worker.id }.reduce(0) { $0 + $1.consumed })
-            var text = ""
-            try await poll("worker \(worker.id)'s metrics to count its \(owned) records", timeout: .seconds(10)) {
-                text = try await self.fetch(address, RPCPath.metrics)
-                return Self.sum(text, "vigil_worker_records_consumed_total") == owned
+        }
+        var consumed = 0.0
+        try await poll("the workers' metrics to count all \(lines) records", timeout: .seconds(15)) {
+            consumed = 0
+            for worker in status.workers {
+                let text = try await self.fetch(worker.metricsAddress!, RPCPath.metrics)
+                texts[worker.id] = text
+                consumed += Self.sum(text, "vigil_worker_records_consumed_total")
             }
-            consumed += Self.sum(text, "vigil_worker_records_consumed_total")
-            try promtool(text, name: "worker-\(worker.id)")
+            return consumed == Double(lines)
+        }
+        for (id, text) in texts.sorted(by: { $0.key < $1.key }) {
+            try promtool(text, name: "worker-\(id)")
         }
         XCTAssertEqual(consumed, Double(lines), "the workers' counters add up to every record")
 

@@ -60,9 +60,10 @@ final class FailoverTests: FailoverTestCase {
         }
 
         try await awaitReplay(replay, fixture)
-        try await awaitEverythingProcessed(fixture)
+        let final = try await awaitEverythingProcessed(fixture)
         try await assertExactlyTheOfflineAnomalies(fixture)
         try assertNoDuplicateRows(fixture)
+        try assertCheckpointFactsShown(final)
     }
 
     /// A fourth worker joins mid-stream (partitions handed off to it), then one worker leaves with
@@ -122,15 +123,17 @@ final class FailoverTests: FailoverTestCase {
         let first = coordinator!
         first.signal(SIGKILL)
         XCTAssertNotNil(first.wait(timeout: .seconds(5)))
+        let restartedAt = ContinuousClock.now
         try startCoordinator(listen: address)
         XCTAssertEqual(coordinatorAddress, address)
         XCTAssertTrue(coordinator.stderr.contains("coordinator state loaded"))
-        _ = try await awaitStatus("the three workers registered again", timeout: .seconds(30)) { s in
-            s.workers.filter { $0.state == "up" }.count == 3 && s.partitions.allSatisfy { $0.owner != nil }
+        _ = try await awaitStatus("the three workers registered again and processing", timeout: .seconds(30)) { s in
+            s.workers.filter { $0.state == "up" }.count == 3
+                && s.partitions.allSatisfy { $0.owner != nil && ($0.logEndOffset <= 0 || ($0.processedPerSecond ?? 0) > 0 || $0.nextOffset == $0.logEndOffset) }
         }
-        for worker in workers {
-            XCTAssertTrue(worker.stderr.contains("registered"), "\(worker.name) registered again")
-        }
+        print("coordinator restart: workers registered again and processing \(ContinuousClock.now - restartedAt) after the new coordinator started")
+        let again = Set(logLines(coordinator, containing: "worker registered again").compactMap { $0["worker.id"] })
+        XCTAssertEqual(again, ["w1", "w2", "w3"], "restored workers register again and keep their partitions")
 
         try await awaitReplay(replay, fixture)
         try await awaitEverythingProcessed(fixture)
@@ -159,5 +162,31 @@ final class FailoverTests: FailoverTestCase {
         let selfFenced = zombie.stderr.contains("lease expired")
         print("zombie w2: \(rejected) stale writes rejected by the coordinator; self-fenced on waking: \(selfFenced)")
         XCTAssertTrue(selfFenced || rejected > 0, "the zombie must stop by itself or be refused")
+    }
+
+    /// Status (JSON and `vigil status`) shows each partition's latest checkpoint: id, epoch, age,
+    /// how long the snapshot took, and its size.
+    func assertCheckpointFactsShown(_ status: ClusterStatus, file: StaticString = #filePath, line: UInt = #line) throws {
+        for p in status.partitions where p.logEndOffset > 0 {
+            XCTAssertNotNil(p.checkpointID, "partition \(p.partition) checkpoint id", file: file, line: line)
+            XCTAssertLessThanOrEqual(p.checkpointEpoch ?? .max, p.epoch, "partition \(p.partition) checkpoint epoch", file: file, line: line)
+            XCTAssertGreaterThan(p.checkpointBytes ?? 0, 0, "partition \(p.partition) checkpoint size", file: file, line: line)
+            XCTAssertNotNil(p.checkpointDurationMs, "partition \(p.partition) checkpoint duration", file: file, line: line)
+            XCTAssertNotNil(p.checkpointAgeMs, "partition \(p.partition) checkpoint age", file: file, line: line)
+        }
+        let sizes = status.partitions.compactMap(\.checkpointBytes)
+        let durations = status.partitions.compactMap(\.checkpointDurationMs)
+        print("checkpoints: \(sizes.count) partitions, \(sizes.min() ?? 0)...\(sizes.max() ?? 0) bytes, snapshot \(String(format: "%.2f", durations.min() ?? 0))...\(String(format: "%.2f", durations.max() ?? 0)) ms")
+
+        // `vigil status` exits 2 when it lists problems (e.g. the killed worker's lease history); both are fine here.
+        let cli = try harness.start("status", ["status", "--coordinator", coordinatorAddress])
+        let exit = cli.wait(timeout: .seconds(30))
+        XCTAssertTrue(exit == 0 || exit == 2, "vigil status exited \(exit.map(String.init) ?? "late"): \(cli.stderr)", file: file, line: line)
+        let table = cli.stdout
+        let rows = table.split(separator: "\n")
+        XCTAssertTrue(rows.contains { $0.hasPrefix("PARTITION") && $0.contains("EPOCH") && $0.contains("CHECKPOINT") }, table, file: file, line: line)
+        for p in status.partitions where p.checkpointID != nil {
+            XCTAssertTrue(rows.contains { $0.hasPrefix("\(p.partition) ") && $0.contains("#") && $0.contains("ms") }, "partition \(p.partition) row of:\n\(table)", file: file, line: line)
+        }
     }
 }

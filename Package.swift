@@ -142,6 +142,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "Protocol", "Detection"]),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "Detection", "Protocol", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Protocol", "Kafka"]),
     ]
 )

@@ -26,6 +26,8 @@ final class ConsumeLoop: Sendable {
     private struct Shared {
         var commands: [Command] = []
         var progress: [PartitionProgress] = []
+        /// Tasks started and stopped since `takeProgress()` last drained them, in order.
+        var taskEvents: [PartitionTaskEvent] = []
         var running = true
         var finished = false
     }
@@ -62,6 +64,16 @@ final class ConsumeLoop: Sendable {
     /// Progress of every running partition, as of the last batch.
     var progress: [PartitionProgress] { shared.withLock { $0.progress } }
 
+    /// `progress`, and the tasks started and stopped since the previous call (drained), read
+    /// together: every stop in `taskEvents` happened before `progress` was published, so a task
+    /// listed as stopped is not running in it (unless started again later in `taskEvents`).
+    func takeProgress() -> (progress: [PartitionProgress], taskEvents: [PartitionTaskEvent]) {
+        shared.withLock { state in
+            defer { state.taskEvents.removeAll() }
+            return (state.progress, state.taskEvents)
+        }
+    }
+
     /// Partitions running now, with their epochs.
     var running: [Assignment] { shared.withLock { $0.progress.map { Assignment(partition: $0.partition, epoch: $0.epoch) } } }
 
@@ -94,8 +106,8 @@ final class ConsumeLoop: Sendable {
                 return state.commands
             }
             if !commands.isEmpty {
-                apply(commands, to: &tasks, now: clock.now)
-                publish(tasks, rates: rates)
+                let events = apply(commands, to: &tasks, now: clock.now)
+                publish(tasks, rates: rates, taskEvents: events)
             }
             if tasks.isEmpty || outbox.isFull {
                 wakeup.lock()
@@ -141,23 +153,30 @@ final class ConsumeLoop: Sendable {
 
         // Graceful end: whatever is processed is reported, then checkpointed and released.
         let now = clock.now
+        var stopped: [PartitionTaskEvent] = []
         for task in tasks.values.sorted(by: { $0.partition < $1.partition }) {
             finalHandoff(task, now: now)
+            stopped.append(.stopped(task.progress(recordsPerSecond: 0)))
         }
         tasks.removeAll()
-        publish(tasks, rates: [:])
+        publish(tasks, rates: [:], taskEvents: stopped)
         shared.withLock { $0.finished = true }
     }
 
-    private func apply(_ commands: [Command], to tasks: inout [Int32: PartitionTask], now: ContinuousClock.Instant) {
+    /// Applies `commands`; returns the tasks they started and stopped, in order, for the metrics.
+    private func apply(_ commands: [Command], to tasks: inout [Int32: PartitionTask], now: ContinuousClock.Instant) -> [PartitionTaskEvent] {
         var changed = false
+        var events: [PartitionTaskEvent] = []
         for command in commands {
             switch command {
             case .start(let partition, let epoch, let processor, let startOffset, let checkpointID):
                 if let existing = tasks[partition] {
                     logger.warning("replacing task", metadata: ["partition": "\(partition)", "old_epoch": "\(existing.epoch)", "epoch": "\(epoch)"])
+                    events.append(.stopped(existing.progress(recordsPerSecond: 0)))
                 }
-                tasks[partition] = PartitionTask(partition: partition, epoch: epoch, processor: processor, startOffset: startOffset, now: now, logger: logger)
+                let task = PartitionTask(partition: partition, epoch: epoch, processor: processor, startOffset: startOffset, now: now, logger: logger)
+                tasks[partition] = task
+                events.append(.started(task.startProgress))
                 logger.info("partition started", metadata: [
                     "partition": "\(partition)", "epoch": "\(epoch)", "offset": "\(startOffset.map(String.init) ?? "end")",
                     "restored": "\(checkpointID.map { "checkpoint \($0)" } ?? "no checkpoint")",
@@ -172,12 +191,14 @@ final class ConsumeLoop: Sendable {
                 } else {
                     outbox.discard(partition: partition, epoch: epoch)
                 }
+                events.append(.stopped(task.progress(recordsPerSecond: 0)))
                 logger.info("partition stopped", metadata: ["partition": "\(partition)", "epoch": "\(epoch)", "handoff": "\(handoff)"])
                 changed = true
             case .stopAll:
                 if !tasks.isEmpty {
                     logger.error("stopping all partitions without writing: lease lost", metadata: ["partitions": "\(tasks.keys.sorted())"])
                 }
+                events += tasks.values.sorted { $0.partition < $1.partition }.map { .stopped($0.progress(recordsPerSecond: 0)) }
                 tasks.removeAll()
                 outbox.discardAll()
                 changed = true
@@ -191,6 +212,7 @@ final class ConsumeLoop: Sendable {
                 logger.error("kafka assign failed: \(error)")
             }
         }
+        return events
     }
 
     /// Kafka's per-partition events: end of partition tells the log end; lost offsets are
@@ -230,10 +252,18 @@ final class ConsumeLoop: Sendable {
         ])
     }
 
-    private func publish(_ tasks: [Int32: PartitionTask], rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)]) {
+    /// Publishes the running tasks' progress and, under the same lock, the tasks started and
+    /// stopped since the previous publication (see `takeProgress()`).
+    private func publish(
+        _ tasks: [Int32: PartitionTask], rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)],
+        taskEvents: [PartitionTaskEvent] = []
+    ) {
         let progress = tasks.values
             .map { $0.progress(recordsPerSecond: rates[$0.partition]?.perSecond ?? 0) }
             .sorted { $0.partition < $1.partition }
-        shared.withLock { $0.progress = progress }
+        shared.withLock { state in
+            state.progress = progress
+            state.taskEvents += taskEvents
+        }
     }
 }

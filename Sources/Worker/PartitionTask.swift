@@ -23,12 +23,18 @@ final class PartitionTask {
     private var output = ProcessorOutput()
     private(set) var lastCheckpointAt: ContinuousClock.Instant
     private(set) var logEndOffset: Int64 = -1
+    /// The processor's stats when the task started (restored from a checkpoint, or zero): the
+    /// baseline of what this task, in this process, consumed.
+    let startStats: ProcessorStats
+    private let startOffset: Int64?
     private let logger: Logger
 
     init(partition: Int32, epoch: Int64, processor: PartitionProcessor, startOffset: Int64?, now: ContinuousClock.Instant, logger: Logger) {
         self.partition = partition
         self.epoch = epoch
         self.processor = processor
+        self.startStats = processor.stats
+        self.startOffset = startOffset
         self.expectedOffset = startOffset
         self.lastCheckpointAt = now
         var logger = logger
@@ -91,9 +97,17 @@ final class PartitionTask {
     }
 
     func progress(recordsPerSecond: Double) -> PartitionProgress {
-        let stats = processor.stats
-        return PartitionProgress(
-            partition: partition, epoch: epoch, nextOffset: expectedOffset ?? -1, logEndOffset: logEndOffset,
+        progress(processor.stats, nextOffset: expectedOffset ?? -1, recordsPerSecond: recordsPerSecond, lost: lost)
+    }
+
+    /// The task's progress as it started (`startStats`, nothing lost yet): the metrics' baseline.
+    var startProgress: PartitionProgress {
+        progress(startStats, nextOffset: startOffset ?? -1, recordsPerSecond: 0, lost: [])
+    }
+
+    private func progress(_ stats: ProcessorStats, nextOffset: Int64, recordsPerSecond: Double, lost: [OffsetRange]) -> PartitionProgress {
+        PartitionProgress(
+            partition: partition, epoch: epoch, nextOffset: nextOffset, logEndOffset: logEndOffset,
             consumed: stats.consumed, windowed: stats.windowed, late: stats.late, malformed: stats.malformed,
             windowsClosed: stats.windowsClosed, anomalies: stats.anomalies, watermarkMs: stats.watermarkMs,
             recordsPerSecond: recordsPerSecond, lost: lost, symbols: stats.symbols)

@@ -9,11 +9,18 @@ import Synchronization
 /// `/metrics`) and the progress lines of its log.
 ///
 /// Nothing here runs per trade. The consume thread keeps cumulative counters in each partition's
-/// processor; `heartbeat(_:)` (once per heartbeat) adds what grew since the previous call to the
-/// Prometheus counters and sets the gauges. A count that goes down (a partition restarted from a
-/// checkpoint) grows the counter by nothing and becomes the new base: re-processed records count
-/// again, as they are processed again. Every metric has HELP text and a base unit, so the output
-/// passes `promtool check metrics`.
+/// processor; `heartbeat(_:outboxDepth:taskEvents:)` (once per heartbeat) adds what grew since
+/// the previous call to the Prometheus counters and sets the gauges.
+///
+/// The counters count what this process consumed, nothing else. A partition's stats are
+/// cumulative across owners (restored from checkpoints), so each task (partition and epoch) is
+/// counted from its baseline, the stats it started with (`PartitionTaskEvent.started`), and up
+/// to its final stats when it stops (`PartitionTaskEvent.stopped`), even if no heartbeat listed
+/// it in between. Records re-processed after a restart from a checkpoint count again, as they are
+/// processed again; summed over the workers of a cluster that never lost work, the consumed
+/// counters add up to the records in the topic. A task whose start was not reported is counted
+/// from zero. Every metric has HELP text and a base unit, so the output passes
+/// `promtool check metrics`.
 ///
 /// Every `progressIntervalMs` a heartbeat also logs one line per running partition: records in/s
 /// and processed/s, lag, and watermark age. Thread-safe.
@@ -25,8 +32,8 @@ public final class WorkerMetrics: Sendable {
     private let wallClock: @Sendable () -> Int64
 
     private struct State {
-        var last: [Int32: PartitionProgress] = [:]
-        var lostCounted: [Int32: Int64] = [:]
+        /// Per running task: its stats as far as they are counted (first its baseline).
+        var counted: [TaskKey: Totals] = [:]
         var cpuSeconds: Double = 0
         var log = WorkerMetricsProgressLog()
     }
@@ -60,36 +67,52 @@ public final class WorkerMetrics: Sendable {
 
     /// A heartbeat is about to be sent with these partitions: counters, gauges, and (when due) the
     /// progress lines.
-    public func heartbeat(_ request: HeartbeatRequest, outboxDepth: Int = 0) {
+    ///
+    /// `taskEvents` are the tasks started and stopped since the previous call, in order, read
+    /// together with `request.partitions` (a task stopped there is not running in the request,
+    /// unless started again after). A started task sets its baseline; a stopped one has what it
+    /// consumed since it was last counted added, and is forgotten. A running task missing from
+    /// `request.partitions` is forgotten too.
+    public func heartbeat(_ request: HeartbeatRequest, outboxDepth: Int = 0, taskEvents: [PartitionTaskEvent] = []) {
         let now = wallClock()
-        let (grown, lines) = state.withLock { state -> ([(PartitionProgress, Counts, Int64)], [String]) in
-            var grown: [(PartitionProgress, Counts, Int64)] = []
-            for p in request.partitions {
-                let before = state.last[p.partition]
-                let lostTotal = p.lost.reduce(0) { $0 + ($1.to - $1.from) }
-                let lostBefore = state.lostCounted[p.partition]
-                grown.append((p, Counts(p, since: before), lostBefore.map { max(0, lostTotal - $0) } ?? lostTotal))
-                state.last[p.partition] = p
-                state.lostCounted[p.partition] = lostTotal
+        let (grown, lines) = state.withLock { state -> ([(partition: Int32, amounts: Totals)], [String]) in
+            var grown: [(partition: Int32, amounts: Totals)] = []
+            func count(_ p: PartitionProgress) -> TaskKey {
+                let key = TaskKey(p)
+                let before = state.counted[key] ?? Totals()
+                let amounts = Totals(p).grown(since: before)
+                grown.append((p.partition, amounts))
+                state.counted[key] = before.adding(amounts)
+                return key
             }
-            let running = Set(request.partitions.map(\.partition))
-            state.last = state.last.filter { running.contains($0.key) }
-            state.lostCounted = state.lostCounted.filter { running.contains($0.key) }
+            for event in taskEvents {
+                switch event {
+                case .started(let p):
+                    state.counted[TaskKey(p)] = Totals(p)
+                case .stopped(let p):
+                    state.counted[count(p)] = nil
+                }
+            }
+            let running = Set(request.partitions.map(count))
+            state.counted = state.counted.filter { running.contains($0.key) }
             let cpu = max(0, request.cpuSeconds - state.cpuSeconds)
             state.cpuSeconds = max(state.cpuSeconds, request.cpuSeconds)
             registry.makeCounter(descriptor: Names.cpu).increment(by: cpu)
             return (grown, state.log.lines(request.partitions, now: now))
         }
-        for (p, counts, lost) in grown {
-            let labels = [("partition", String(p.partition))]
+        for (partition, amounts) in grown {
+            let labels = [("partition", String(partition))]
             for (descriptor, amount) in [
-                (Names.consumed, counts.consumed), (Names.processed, counts.windowed), (Names.late, counts.late),
-                (Names.malformed, counts.malformed), (Names.windowsClosed, counts.windowsClosed), (Names.anomalies, counts.anomalies),
-                (Names.lost, lost),
+                (Names.consumed, amounts.consumed), (Names.processed, amounts.windowed), (Names.late, amounts.late),
+                (Names.malformed, amounts.malformed), (Names.windowsClosed, amounts.windowsClosed), (Names.anomalies, amounts.anomalies),
+                (Names.lost, amounts.lost),
             ] {
                 let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
                 if amount > 0 { counter.increment(by: amount) }
             }
+        }
+        for p in request.partitions {
+            let labels = [("partition", String(p.partition))]
             if p.logEndOffset >= 0 && p.nextOffset >= 0 {
                 registry.makeGauge(descriptor: Names.lag, labels: labels).set(Double(max(0, p.logEndOffset - p.nextOffset)))
             }
@@ -130,17 +153,53 @@ public final class WorkerMetrics: Sendable {
 
     // MARK: - Names
 
-    struct Counts {
-        var consumed: Int64, windowed: Int64, late: Int64, malformed: Int64, windowsClosed: Int64, anomalies: Int64
+    /// One task: a partition under one epoch (a partition that comes back runs under a new one).
+    struct TaskKey: Hashable {
+        var partition: Int32, epoch: Int64
 
-        init(_ p: PartitionProgress, since before: PartitionProgress?) {
-            func grown(_ now: Int64, _ then: Int64?) -> Int64 { then.map { max(0, now - $0) } ?? now }
-            consumed = grown(p.consumed, before?.consumed)
-            windowed = grown(p.windowed, before?.windowed)
-            late = grown(p.late, before?.late)
-            malformed = grown(p.malformed, before?.malformed)
-            windowsClosed = grown(p.windowsClosed, before?.windowsClosed)
-            anomalies = grown(p.anomalies, before?.anomalies)
+        init(_ p: PartitionProgress) {
+            partition = p.partition
+            epoch = p.epoch
+        }
+    }
+
+    /// A task's cumulative counts (`lost`: offsets in its lost ranges), or amounts to add to the
+    /// counters.
+    struct Totals: Equatable {
+        var consumed: Int64 = 0, windowed: Int64 = 0, late: Int64 = 0, malformed: Int64 = 0
+        var windowsClosed: Int64 = 0, anomalies: Int64 = 0, lost: Int64 = 0
+
+        init() {}
+
+        init(_ p: PartitionProgress) {
+            consumed = p.consumed
+            windowed = p.windowed
+            late = p.late
+            malformed = p.malformed
+            windowsClosed = p.windowsClosed
+            anomalies = p.anomalies
+            lost = p.lost.reduce(0) { $0 + ($1.to - $1.from) }
+        }
+
+        /// What grew since `base`, field by field; a field that went down grew by nothing.
+        func grown(since base: Totals) -> Totals {
+            combined(base) { max(0, $0 - $1) }
+        }
+
+        func adding(_ amounts: Totals) -> Totals {
+            combined(amounts, +)
+        }
+
+        private func combined(_ other: Totals, _ op: (Int64, Int64) -> Int64) -> Totals {
+            var result = Totals()
+            result.consumed = op(consumed, other.consumed)
+            result.windowed = op(windowed, other.windowed)
+            result.late = op(late, other.late)
+            result.malformed = op(malformed, other.malformed)
+            result.windowsClosed = op(windowsClosed, other.windowsClosed)
+            result.anomalies = op(anomalies, other.anomalies)
+            result.lost = op(lost, other.lost)
+            return result
         }
     }
 

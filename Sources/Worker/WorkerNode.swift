@@ -191,10 +191,11 @@ public actor WorkerNode: Service {
     func heartbeat(settings: WorkerSettings) async -> HeartbeatOutcome {
         guard let loop else { return .failed }
         let interval = Duration.milliseconds(settings.heartbeatIntervalMs)
+        let (progress, taskEvents) = loop.takeProgress()
         let request = HeartbeatRequest(
-            workerID: options.workerID, partitions: loop.progress,
+            workerID: options.workerID, partitions: progress,
             rssBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds())
-        options.metrics?.heartbeat(request, outboxDepth: outbox.count)
+        options.metrics?.heartbeat(request, outboxDepth: outbox.count, taskEvents: taskEvents)
         let sentAt = ContinuousClock.now
         do {
             let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: interval * 2)

@@ -35,9 +35,20 @@ public final class CoordinatorMetrics: Sendable {
 
     /// Makes swift-metrics (`Counter(label:)`, `Timer(label:)`, ...) record into `registry`, for
     /// libraries that use it. Call once per process, before any such metric is created.
+    /// Makes this registry the process's swift-metrics backend. swift-metrics allows one
+    /// bootstrap per process: a second coordinator in the same process (the benchmark runs
+    /// several) keeps the first one's backend, and its own `/metrics` still renders its registry.
     public func bootstrapSwiftMetrics() {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let first = Self.bootstrapped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        }
     }
+
+    private static let bootstrapped = Mutex(false)
 
     /// The Prometheus text exposition of every metric.
     public func render() -> String {

@@ -7,6 +7,7 @@ import Ingest
 import Kafka
 import Logging
 import Protocol
+import Synchronization
 
 /// `make bench`: throughput, latency and memory, each against the machine's own limit measured
 /// in the same run (raw librdkafka consume rate from the embedded broker).
@@ -22,9 +23,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Trades per second for the latency run.") var latencyRate: Double = 50_000
     @Option(name: .long, help: "Length of the latency run.") var latencyDuration: String = "40s"
     @Option(name: .long, help: "Trades spread over 2,000 symbols for the memory and checkpoint runs.") var wideTrades: Int = 600_000
+    @Option(name: .long, help: "A librdkafka property for the workers' consumers, KEY=VALUE (repeatable), to try settings.")
+    var workerKafka: [String] = []
+    @Option(name: .long, help: "Run only these steps (comma-separated: throughput, latency, wide); default all.")
+    var only: String?
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
+        let properties = Dictionary(workerKafka.compactMap { pair -> (String, String)? in
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }, uniquingKeysWith: { _, last in last })
+        BenchSteps.workerProperties.withLock { $0 = properties }
+        let steps = Set((only ?? "throughput,latency,wide").split(separator: ",").map(String.init))
         var logger = logging.bootstrap(label: "vigil.bench")
         if logging.logLevel == nil { logger.logLevel = .warning }
         let report = BenchReport()
@@ -36,6 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         let broker = try EmbeddedBroker(topic: "bench", partitions: 12, logger: logger)
         defer { broker.shutdown() }
 
+        if steps.contains("throughput") {
         // 1. The data set: simulated trades of 5 symbols, in memory.
         let data = try TradeBuffer.simulate(count: trades, symbols: SymbolProfile.defaults, rate: 1_000, seed: 11)
         report.line("bench_trades", Double(data.count), "trades", decimals: 0)
@@ -60,8 +72,10 @@ struct BenchCommand: AsyncParsableCommand {
         report.line("worker_vs_limit", worker.rate / limit, "ratio", decimals: 2)
         report.line("worker_cpu_ns_per_trade", worker.cpuNsPerTrade, "ns", decimals: 0)
         report.line("worker_rss_mb_5_symbols", worker.rssMB, "MB", decimals: 1)
+        }
 
         // 6. Latency at a steady rate: trade that closes a window produced → anomaly committed.
+        if steps.contains("latency") {
         try broker.createTopic("latency", partitions: 12)
         let latency = try await BenchSteps.latencyRun(
             rate: latencyRate, duration: .milliseconds(try durationFlag(latencyDuration, flag: "--latency-duration")),
@@ -70,8 +84,10 @@ struct BenchCommand: AsyncParsableCommand {
         report.line("detect_latency_p50_ms", latency.p50, "ms", decimals: 1)
         report.line("detect_latency_p99_ms", latency.p99, "ms", decimals: 1)
         report.line("latency_run_trades_per_s", latency.achievedRate, "trades/s", decimals: 0)
+        }
 
         // 7. 2,000 symbols: worker memory, and checkpoint cost.
+        if steps.contains("wide") {
         let wideProfiles = (0..<2_000).map { i in
             SymbolProfile(symbol: "SYM\(i)USDT", basePrice: 10 + Double(i % 97), priceDecimals: 3, quantityDecimals: 3,
                           annualVolatility: 0.6, activity: 1, medianQuantity: 2)
@@ -85,6 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
         report.line("checkpoint_ms_2000_symbols", checkpoint.snapshotMs, "ms", decimals: 2)
         report.line("checkpoint_bytes_2000_symbols", Double(checkpoint.bytes), "bytes", decimals: 0)
         report.line("checkpoint_stall_ms_max", checkpoint.stallMaxMs, "ms", decimals: 2)
+        }
 
         report.summary(targets: [
             ("worker_trades_per_s", ">=", 1_000_000),
@@ -165,6 +182,9 @@ struct TradeBuffer {
 enum BenchSteps {
     enum Partitioner { case roundRobin(Int32), byKey }
 
+    /// `--worker-kafka` properties, passed to the workers through the coordinator's settings.
+    static let workerProperties = Mutex<[String: String]>([:])
+
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
@@ -237,7 +257,7 @@ enum BenchSteps {
         var cluster = ClusterConfig()
         cluster.listen = "127.0.0.1:0"
         cluster.databasePath = directory.appendingPathComponent("\(topic).sqlite").path
-        cluster.kafka = KafkaSettings(brokers: brokers, topic: topic, partitions: partitions)
+        cluster.kafka = KafkaSettings(brokers: brokers, topic: topic, partitions: partitions, properties: workerProperties.withLock { $0 })
         cluster.checkpointIntervalMs = 10_000
         // Frequent heartbeats: progress reaches the coordinator every 100 ms, so the first and
         // last record are timed to within a fraction of a run that lasts seconds.
@@ -288,7 +308,8 @@ enum BenchSteps {
         var cluster = ClusterConfig()
         cluster.listen = "127.0.0.1:0"
         cluster.databasePath = directory.appendingPathComponent("latency.sqlite").path
-        cluster.kafka = KafkaSettings(brokers: brokers, topic: "latency", partitions: 12, startOffset: "earliest")
+        cluster.kafka = KafkaSettings(brokers: brokers, topic: "latency", partitions: 12, startOffset: "earliest", properties: workerProperties.withLock { $0 })
+        cluster.detection.policy = .any
         cluster.detection.windowMs = 6_000
         cluster.detection.slideMs = 2_000
         cluster.detection.allowedLatenessMs = 1_000

@@ -124,8 +124,9 @@ final class ConsumeLoop: Sendable {
 
             let now = clock.now
             for task in tasks.values {
-                task.flush(workerID: workerID, to: outbox)
-                if now - task.lastCheckpointAt >= checkpointInterval, let checkpoint = task.checkpoint(workerID: workerID, now: now) {
+                let checkpointDue = now - task.lastCheckpointAt >= checkpointInterval
+                task.flush(workerID: workerID, to: outbox, now: now, force: checkpointDue)
+                if checkpointDue, let checkpoint = task.checkpoint(workerID: workerID, now: now) {
                     logCheckpoint(checkpoint)
                     outbox.push(.checkpoint(checkpoint))
                 }
@@ -235,7 +236,7 @@ final class ConsumeLoop: Sendable {
     }
 
     private func finalHandoff(_ task: PartitionTask, now: ContinuousClock.Instant) {
-        task.flush(workerID: workerID, to: outbox)
+        task.flush(workerID: workerID, to: outbox, now: now, force: true)
         if let checkpoint = task.checkpoint(workerID: workerID, now: now) {
             logCheckpoint(checkpoint)
             outbox.push(.checkpoint(checkpoint))

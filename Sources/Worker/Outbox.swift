@@ -66,13 +66,38 @@ final class Outbox: Sendable {
     func next() async -> OutboxItem? {
         await withCheckedContinuation { continuation in
             let ready: OutboxItem?? = state.withLock { state in
-                if let item = state.items.popFirst() { return .some(item) }
+                if let item = Self.popMerged(&state.items) { return .some(item) }
                 if state.closed { return .some(nil) }
                 state.waiter = continuation
                 return nil
             }
             if let ready { continuation.resume(returning: ready) }
         }
+    }
+
+    /// Pops the head. When it is a report, the reports of the same partition and epoch queued
+    /// behind it, up to that partition's next checkpoint or release, are merged into it: one RPC
+    /// instead of many when the coordinator falls behind. Order within a partition is kept;
+    /// partitions are independent of each other.
+    private static func popMerged(_ items: inout Deque<OutboxItem>) -> OutboxItem? {
+        guard case .report(var merged)? = items.first else { return items.popFirst() }
+        items.removeFirst()
+        var index = items.startIndex
+        while index < items.endIndex {
+            let item = items[index]
+            guard item.partition == merged.partition else {
+                index = items.index(after: index)
+                continue
+            }
+            guard case .report(let next) = item, next.epoch == merged.epoch else { break }
+            merged.anomalies += next.anomalies
+            merged.windows += next.windows
+            merged.lateEvents += next.lateEvents
+            merged.malformed += next.malformed
+            merged.lost += next.lost
+            items.remove(at: index)
+        }
+        return .report(merged)
     }
 
     /// Drops queued items of one partition under one epoch (its writes were rejected as stale).

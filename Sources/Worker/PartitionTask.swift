@@ -22,6 +22,9 @@ final class PartitionTask {
     private var pendingLost: [OffsetRange] = []
     private var output = ProcessorOutput()
     private(set) var lastCheckpointAt: ContinuousClock.Instant
+    private var lastFlushAt: ContinuousClock.Instant
+    static let summaryInterval: Duration = .milliseconds(250)
+    static let summaryLimit = 5_000
     private(set) var logEndOffset: Int64 = -1
     /// The processor's stats when the task started (restored from a checkpoint, or zero): the
     /// baseline of what this task, in this process, consumed.
@@ -37,6 +40,7 @@ final class PartitionTask {
         self.startOffset = startOffset
         self.expectedOffset = startOffset
         self.lastCheckpointAt = now
+        self.lastFlushAt = now
         var logger = logger
         logger[metadataKey: "partition"] = "\(partition)"
         logger[metadataKey: "epoch"] = "\(epoch)"
@@ -70,8 +74,16 @@ final class PartitionTask {
     }
 
     /// Hands what the task produced since the last call to the outbox as one report.
-    func flush(workerID: String, to outbox: Outbox) {
-        guard !output.anomalies.isEmpty || !output.windows.isEmpty || !output.lateEvents.isEmpty || !output.malformed.isEmpty || !pendingLost.isEmpty else { return }
+    /// Hands what the task produced to the outbox as one report. Anomalies and lost ranges go
+    /// at once (they are what operators wait for); window summaries, late events and malformed
+    /// records alone wait up to `summaryInterval` to ride in fewer, larger reports, unless
+    /// `force` (before a checkpoint, which must follow every report it covers).
+    func flush(workerID: String, to outbox: Outbox, now: ContinuousClock.Instant, force: Bool = false) {
+        let urgent = !output.anomalies.isEmpty || !pendingLost.isEmpty
+        let pending = output.windows.count + output.lateEvents.count + output.malformed.count
+        guard urgent || pending > 0 else { return }
+        if !force && !urgent && now - lastFlushAt < Self.summaryInterval && pending < Self.summaryLimit { return }
+        lastFlushAt = now
         for record in output.malformed {
             logger.warning("malformed record skipped", metadata: ["offset": "\(record.offset)", "reason": "\(record.reason)"])
         }

@@ -282,7 +282,7 @@ enum BenchSteps {
                 let cpu = worker.cpuSeconds - cpuAtFirst
                 return WorkerFigures(rate: Double(expected) / elapsed, cpuNsPerTrade: cpu * 1e9 / Double(expected), rssMB: worker.peakRSSMB)
             }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw CLIError("bench: the worker did not process \(expected) records of \(topic) within 300 s; see \(directory.path)")
     }

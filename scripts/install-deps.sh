@@ -15,7 +15,13 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v curl >/dev/null || need+=(curl)
     command -v nghttp >/dev/null || need+=(nghttp2-client)
     command -v ip >/dev/null || need+=(iproute2)
+    command -v sqlite3 >/dev/null || need+=(sqlite3)
+    command -v openssl >/dev/null || need+=(openssl)
+    command -v unzip >/dev/null || need+=(unzip)
 fi
+
+# FoundationNetworking (the alert webhook client) loads libcurl at run time.
+ldconfig -p 2>/dev/null | grep -q "libcurl.so.4" || need+=(libcurl4)
 
 # Best effort, for the operator tests (which skip, saying so, without them): promtool (Debian's
 # `prometheus` package, ~100 MB) lints /metrics; headless `chromium` renders the dashboard.

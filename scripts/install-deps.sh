@@ -18,6 +18,7 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v sqlite3 >/dev/null || need+=(sqlite3)
     command -v openssl >/dev/null || need+=(openssl)
     command -v unzip >/dev/null || need+=(unzip)
+    command -v zip >/dev/null || need+=(zip)
 fi
 
 # FoundationNetworking (the alert webhook client) loads libcurl at run time.

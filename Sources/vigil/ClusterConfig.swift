@@ -186,11 +186,14 @@ enum ClusterConfigLoader {
         var config = ClusterConfig()
         if let path {
             if FileManager.default.fileExists(atPath: path) {
-                let text: String
+                let data: Data
                 do {
-                    text = try String(contentsOfFile: path, encoding: .utf8)
+                    data = try Data(contentsOf: URL(fileURLWithPath: path))
                 } catch {
                     throw ConfigError(source: path, key: "(file)", message: "cannot read: \(error.localizedDescription)")
+                }
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw ConfigError(source: path, key: "(file)", message: "is not UTF-8 text; save cluster.conf as UTF-8")
                 }
                 try apply(toml: text, source: path, to: &config)
             } else if required {
@@ -203,6 +206,9 @@ enum ClusterConfigLoader {
     }
 
     static func apply(toml text: String, source: String, to config: inout ClusterConfig) throws {
+        if let problem = TOMLKeyCheck.problem(in: text) {
+            throw ConfigError(source: source, key: "(syntax)", message: problem)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -490,5 +496,84 @@ enum ClusterConfigLoader {
             if let d = Double(number), d >= 0, d.isFinite, d * Double(factor) < 9e18 { return Int64(d * Double(factor)) }
         }
         return nil
+    }
+}
+
+/// Refuses key syntax that makes the TOML parser under TOMLKit (toml++) abort on an internal
+/// assertion instead of reporting an error (found by `make fuzz`): a key that starts, or
+/// continues after a dot, with a character that is neither a bare-key character nor a quote,
+/// e.g. `[# section]` or `[a.]`. Keys in multi-line strings are not looked at.
+enum TOMLKeyCheck {
+    /// "expected a key (A-Z a-z 0-9 _ - or a quoted key) at line 3, column 2", or nil.
+    static func problem(in text: String) -> String? {
+        var inMultiline: [UInt8]?
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text  // the parser skips a byte-order mark
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let bytes = Array(line.utf8)
+            if let delimiter = inMultiline {
+                if count(delimiter, in: bytes) % 2 == 1 { inMultiline = nil }
+                continue
+            }
+            var i = 0
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
+            guard i < bytes.count, bytes[i] != UInt8(ascii: "#") else { continue }
+            let isHeader = bytes[i] == UInt8(ascii: "[")
+            if isHeader {
+                i += 1
+                if i < bytes.count, bytes[i] == UInt8(ascii: "[") { i += 1 }
+            }
+            if let column = badKey(bytes, from: i, header: isHeader) {
+                return "expected a key (A-Z a-z 0-9 _ - or a quoted key) at line \(index + 1), column \(column + 1)"
+            }
+            for delimiter in [Array("\"\"\"".utf8), Array("'''".utf8)] where count(delimiter, in: bytes) % 2 == 1 {
+                inMultiline = delimiter
+            }
+        }
+        return nil
+    }
+
+    /// The column of the first key part that starts badly, walking `a . "b" . c` up to `]` or `=`.
+    /// Outside headers, a line that does not start like a key (an array's continuation) is left
+    /// to the parser.
+    private static func badKey(_ bytes: [UInt8], from start: Int, header: Bool) -> Int? {
+        var i = start
+        var first = true
+        while true {
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
+            guard i < bytes.count else { return header ? i : nil }
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                guard let close = bytes[(i + 1)...].firstIndex(of: c) else { return nil }  // the parser reports it
+                i = close + 1
+            } else if isBare(c) {
+                while i < bytes.count, isBare(bytes[i]) { i += 1 }
+            } else {
+                return header || !first ? i : nil
+            }
+            first = false
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ".") else { return nil }
+            i += 1
+        }
+    }
+
+    private static func isBare(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+    }
+
+    private static func count(_ needle: [UInt8], in bytes: [UInt8]) -> Int {
+        guard bytes.count >= needle.count else { return 0 }
+        var n = 0
+        var i = 0
+        while i + needle.count <= bytes.count {
+            if Array(bytes[i..<(i + needle.count)]) == needle {
+                n += 1
+                i += needle.count
+            } else {
+                i += 1
+            }
+        }
+        return n
     }
 }

@@ -29,5 +29,28 @@ bench: deps
 	$(SWIFT) build -c release --product vigil
 	.build/release/vigil bench
 
+## libFuzzer on the trade parser (and the partition processor behind it), the RPC message
+## decoder, the checkpoint decoder and the cluster.conf loader, FUZZ_SECONDS each (default 60).
+## Release build with -sanitize=fuzzer,address in .build-fuzz (the targets exist only with
+## VIGIL_FUZZ=1, see Package.swift). Seeds: Fuzz/corpus/<target>; what the fuzzer learns goes to
+## .build-fuzz/corpus, crashes to .build-fuzz/artifacts/<target> (then: add the input to
+## Fuzz/corpus/<target>, fix, and the corpus replays in `make test` keep it fixed).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := FuzzTradeParser FuzzRPCMessages FuzzCheckpoint FuzzConfig
+FUZZ_BUILD := -c release --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING \
+	-Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address -Xswiftc -use-ld=lld
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do VIGIL_FUZZ=1 $(SWIFT) build $(FUZZ_BUILD) --product $$t || exit 1; done
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 .build-fuzz/release/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/$$t/ \
+			.build-fuzz/corpus/$$t Fuzz/corpus/$$t > .build-fuzz/$$t.log 2>&1 \
+			|| { tail -40 .build-fuzz/$$t.log; echo "fuzz: $$t CRASHED; input in .build-fuzz/artifacts/$$t/, log in .build-fuzz/$$t.log"; exit 1; }; \
+		grep -E "DONE|stat::number_of_executed_units|stat::peak_rss_mb" .build-fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
+	@echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -154,3 +155,21 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Protocol", "Kafka"]),
     ]
 )
+
+// libFuzzer targets (`make fuzz`, docs/security.md), declared only when VIGIL_FUZZ is set, so
+// that ordinary builds and tests never compile them. Built with `-DFUZZING -sanitize=fuzzer` they
+// fuzz; without, each replays the input files it is given (to reproduce a crash).
+if ProcessInfo.processInfo.environment["VIGIL_FUZZ"] != nil {
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(name: "FuzzTradeParser", dependencies: ["Detection", "FuzzSupport"], path: "Fuzz/TradeParser"),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["Detection", "FuzzSupport"], path: "Fuzz/Checkpoint"),
+        .executableTarget(name: "FuzzRPCMessages", dependencies: ["Detection", "Protocol", "FuzzSupport"], path: "Fuzz/RPCMessages"),
+        // The config loader lives in the vigil executable; Fuzz/Config compiles its source file
+        // (a symlink to Sources/vigil/ClusterConfig.swift) with the libraries it imports.
+        .executableTarget(
+            name: "FuzzConfig",
+            dependencies: ["Detection", "Protocol", "FuzzSupport", .product(name: "TOMLKit", package: "TOMLKit")],
+            path: "Fuzz/Config"),
+    ]
+}

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import Detection
@@ -174,5 +175,55 @@ final class SecurityHostileInputTests: XCTestCase {
         var w = ByteWriter()
         w.write(fnv1a64(body, 0..<body.count))
         XCTAssertNoThrow(try PartitionProcessor(partition: 0, config: limitedConfig(), restoring: body + w.bytes))
+    }
+
+    // MARK: - Fuzz corpora
+
+    /// Fuzz/corpus (seeds, and every input that once crashed a fuzz target) replayed as
+    /// `make fuzz` runs them, so a fixed crash stays fixed in `make test`.
+    static func corpus(_ target: String) -> [[UInt8]] {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus/\(target)")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.sorted().compactMap { FileManager.default.contents(atPath: directory.appendingPathComponent($0).path).map { [UInt8]($0) } }
+    }
+
+    func testTheTradeParserFuzzCorpusReplays() throws {
+        let inputs = Self.corpus("FuzzTradeParser")
+        XCTAssertGreaterThan(inputs.count, 5)
+        var config = DetectionConfig.withInputLimits
+        config.windowMs = 3_000
+        config.slideMs = 1_000
+        config.allowedLatenessMs = 500
+        config.baselineWindows = 4
+        config.minHistory = 2
+        for input in inputs {
+            var driver = Driver(config)
+            for line in input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) { driver.send(Array(line)) }
+            let stats = driver.processor.stats
+            XCTAssertEqual(stats.consumed, stats.windowed + stats.late + stats.malformed)
+            let snapshot = driver.processor.snapshot()
+            XCTAssertEqual(try PartitionProcessor(partition: 0, config: config, restoring: snapshot).snapshot(), snapshot)
+        }
+    }
+
+    func testTheCheckpointFuzzCorpusReplays() throws {
+        let inputs = Self.corpus("FuzzCheckpoint")
+        XCTAssertGreaterThan(inputs.count, 3)
+        var config = DetectionConfig.withInputLimits
+        config.windowMs = 3_000
+        config.slideMs = 1_000
+        config.allowedLatenessMs = 500
+        config.baselineWindows = 4
+        config.minHistory = 2
+        config.policy = .any
+        var restoredAny = false
+        for input in inputs {
+            guard let restored = try? PartitionProcessor(partition: 0, config: config, restoring: input) else { continue }
+            restoredAny = true
+            let again = restored.snapshot()
+            XCTAssertEqual(try PartitionProcessor(partition: 0, config: config, restoring: again).snapshot(), again)
+        }
+        XCTAssertTrue(restoredAny, "the seeds are snapshots of this build's format")
     }
 }

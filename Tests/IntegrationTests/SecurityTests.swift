@@ -161,4 +161,20 @@ final class SecurityTests: ClusterTestCase {
     static func sample(_ text: String, _ series: String) -> Double? {
         text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
+
+    /// Every cluster.conf that once made the TOML parser abort (found by `make fuzz`, kept in
+    /// Fuzz/corpus/FuzzConfig/crash-*) is now one clean error line and a non-zero exit status.
+    func testConfigsThatOnceCrashedTheLoaderAreCleanErrors() throws {
+        let directory = ProcessHarness.repoRoot.appendingPathComponent("Fuzz/corpus/FuzzConfig")
+        let crashes = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("crash-") }.sorted()
+        XCTAssertFalse(crashes.isEmpty)
+        for name in crashes {
+            let child = try harness.start("config-\(name)", ["status", "--coordinator", "127.0.0.1:1", "--config", directory.appendingPathComponent(name).path])
+            XCTAssertNotNil(child.wait(timeout: .seconds(30)))
+            XCTAssertEqual(child.process.terminationReason, .exit, "\(name) must not crash vigil: \(child.stderr.prefix(300))")
+            XCTAssertNotEqual(child.process.terminationStatus, 0, name)
+            XCTAssertTrue(child.stderr.hasPrefix("Error: ") && (child.stderr.contains("(syntax)") || child.stderr.contains("not UTF-8")),
+                          "\(name): \(child.stderr.prefix(300))")
+        }
+    }
 }

@@ -143,4 +143,35 @@ final class SecurityPolicyTests: XCTestCase {
         XCTAssertEqual(cluster, try SecretToken(Self.clusterSecret, source: "again"))
         XCTAssertNotEqual(cluster, operatorToken)
     }
+
+    // MARK: - Fuzz corpus
+
+    /// Fuzz/corpus/FuzzRPCMessages (seeds, and any input that once crashed the fuzz target),
+    /// decoded as every message type: errors, never a trap.
+    func testTheRPCMessageFuzzCorpusDecodesOrFailsCleanly() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/corpus/FuzzRPCMessages")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        XCTAssertGreaterThan(names.count, 5)
+        var decoded = 0
+        for name in names {
+            let body = Array(try Data(contentsOf: directory.appendingPathComponent(name)).dropFirst())
+            let request = HTTPRequest(method: "POST", path: RPCPath.report, body: body)
+            let response = HTTPResponse(status: 200, body: body)
+            let attempts: [Bool] = [
+                (try? request.decode(RegisterRequest.self)) != nil, (try? request.decode(HeartbeatRequest.self)) != nil,
+                (try? request.decode(ReportRequest.self)) != nil, (try? request.decode(CheckpointRequest.self)) != nil,
+                (try? request.decode(FetchCheckpointRequest.self)) != nil, (try? request.decode(ReleaseRequest.self)) != nil,
+                (try? request.decode(DeregisterRequest.self)) != nil, (try? response.decode(RegisterResponse.self)) != nil,
+                (try? response.decode(HeartbeatResponse.self)) != nil, (try? response.decode(FetchCheckpointResponse.self)) != nil,
+                (try? response.decode(ClusterStatus.self)) != nil, (try? response.decode([StoredAnomaly].self)) != nil,
+            ]
+            if attempts.contains(true) { decoded += 1 }
+            _ = policyForFuzz.decide(HTTPRequest(method: "POST", path: RequestTarget.split(String(decoding: body, as: UTF8.self)).path,
+                                                 headers: [("authorization", String(decoding: body, as: UTF8.self))]))
+        }
+        XCTAssertGreaterThanOrEqual(decoded, 12, "every seed is a valid message of its type")
+    }
+
+    private var policyForFuzz: AccessPolicy { AccessPolicy(clusterToken: cluster, operatorToken: operatorToken, protectReads: true) }
 }

@@ -1,0 +1,1 @@
+../../Sources/vigil/ClusterConfig.swift

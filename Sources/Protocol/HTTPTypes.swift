@@ -23,18 +23,9 @@ public struct HTTPRequest: Sendable {
         self.remoteAddress = remoteAddress
     }
 
-    public func header(_ name: String) -> String? {
-        let lower = name.lowercased()
-        return headers.first { $0.name == lower }?.value
-    }
-
     /// Decodes a JSON body, or throws `RPCError.badRequest` naming what was wrong.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(body))
-        } catch {
-            throw RPCError.badRequest("\(method) \(path): body is not a valid \(T.self): \(error)")
-        }
+        try decodeBody(T.self) { RPCError.badRequest("\(method) \(path): body is not a valid \(T.self): \($0)") }
     }
 }
 
@@ -65,19 +56,35 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: [("content-type", contentType)], body: Array(text.utf8))
     }
 
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try decodeBody(T.self) { RPCError.badResponse("response is not a valid \(T.self): \($0)") }
+    }
+}
+
+/// What requests and responses share: lowercase headers and a body.
+public protocol HTTPMessage {
+    var headers: [(name: String, value: String)] { get }
+    var body: [UInt8] { get }
+}
+
+extension HTTPMessage {
+    /// The first value of a header, by case-insensitive name.
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name == lower }?.value
     }
 
-    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+    func decodeBody<T: Decodable>(_ type: T.Type, error wrap: (Error) -> RPCError) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(body))
         } catch {
-            throw RPCError.badResponse("response is not a valid \(T.self): \(error)")
+            throw wrap(error)
         }
     }
 }
+
+extension HTTPRequest: HTTPMessage {}
+extension HTTPResponse: HTTPMessage {}
 
 /// Serves requests. Implementations are called concurrently from many connections.
 public protocol HTTPHandler: Sendable {

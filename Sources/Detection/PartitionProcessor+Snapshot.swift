@@ -182,6 +182,9 @@ extension PartitionProcessor {
                 else {
                     throw SnapshotError.corrupt("\(key): pane \(pane.index) outside the open range")
                 }
+                guard Self.isPossible(pane, slideMs: geometry.slideMs, windowed: c.windowed, nextOffset: c.nextOffset) else {
+                    throw SnapshotError.corrupt("\(key): pane \(pane.index) holds values no trade could have produced")
+                }
                 let slot = state.slot(of: pane.index)
                 guard state.panes[slot].index == .min else { throw SnapshotError.corrupt("\(key): pane \(pane.index) twice") }
                 state.panes[slot] = pane

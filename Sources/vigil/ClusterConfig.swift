@@ -319,7 +319,8 @@ enum ClusterConfigLoader {
         }
         for (key, url) in [("alerts.webhook_url", config.alertWebhookURL), ("alerts.dashboard_url", config.alertDashboardURL)]
         where !url.isEmpty && !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            throw ConfigError(source: source, key: key, message: "expected an http:// or https:// URL, found \"\(url)\"")
+            // Not echoed: a webhook URL is a credential.
+            throw ConfigError(source: source, key: key, message: "expected an http:// or https:// URL (the value is not shown: it may hold a secret)")
         }
         for (key, ms) in [("retention.windows", config.retentionWindowsMs), ("retention.anomalies", config.retentionAnomaliesMs)] where ms <= 0 {
             throw ConfigError(source: source, key: key, message: "must be longer than 0 (data would be deleted as soon as it is stored); got \(ms) ms")

@@ -202,6 +202,7 @@ extension PartitionProcessor {
                     throw SnapshotError.corrupt("\(key): bad cooldown kind \"\(raw)\"")
                 }
                 let endMs: Int64 = try r.read()
+                guard endMs <= c.watermarkMs else { throw SnapshotError.corrupt("\(key): cooldown of a window the watermark has not closed") }
                 let rawSeverity = String(decoding: try r.readShortBytes(), as: UTF8.self)
                 guard let severity = Severity(rawValue: rawSeverity) else {
                     throw SnapshotError.corrupt("\(key): bad cooldown severity \"\(rawSeverity)\"")

@@ -163,7 +163,8 @@ struct Cooldowns: Equatable, Sendable {
     /// Whether an anomaly of `kind` and `severity` in the window ending at `windowEndMs` is a
     /// suppressed repeat; records it as the last alert when it is not.
     mutating func isSuppressed(kind: AnomalyKind, severity: Severity, windowEndMs: Int64, cooldownMs: Int64) -> Bool {
-        if let last = lastAlerted[kind], windowEndMs - last.endMs < cooldownMs, severity <= last.severity {
+        // Saturating: a restored `endMs` can be anything a snapshot said (found by fuzzing).
+        if let last = lastAlerted[kind], windowEndMs.subtractingSaturated(last.endMs) < cooldownMs, severity <= last.severity {
             return true
         }
         lastAlerted[kind] = Alert(endMs: windowEndMs, severity: severity)

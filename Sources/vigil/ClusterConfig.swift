@@ -206,7 +206,7 @@ enum ClusterConfigLoader {
     }
 
     static func apply(toml text: String, source: String, to config: inout ClusterConfig) throws {
-        if let problem = TOMLKeyCheck.problem(in: text) {
+        if let problem = TOMLSubset.problem(in: text) {
             throw ConfigError(source: source, key: "(syntax)", message: problem)
         }
         let table: TOMLTable
@@ -500,81 +500,192 @@ enum ClusterConfigLoader {
     }
 }
 
-/// Refuses key syntax that makes the TOML parser under TOMLKit (toml++) abort on an internal
-/// assertion instead of reporting an error (found by `make fuzz`): a key that starts, or
-/// continues after a dot, with a character that is neither a bare-key character nor a quote,
-/// e.g. `[# section]` or `[a.]`. Keys in multi-line strings are not looked at.
-enum TOMLKeyCheck {
-    /// "expected a key (A-Z a-z 0-9 _ - or a quoted key) at line 3, column 2", or nil.
+/// The part of TOML cluster.conf uses, checked line by line before TOMLKit parses the file:
+/// `[section]` headers, `key = value` lines whose value is a one-line string, a number or a
+/// boolean, blank lines and `#` comments. Anything else (arrays, inline tables, multi-line
+/// strings, dates, stray characters) is refused with the line and column.
+///
+/// Why: the TOML parser under TOMLKit (toml++) aborts the process on internal assertions for
+/// some malformed input instead of reporting an error, in debug and release builds alike
+/// (`make fuzz` found `[# x]`, `[a.]` and `x=[[[` followed by `}`). Within this subset it only
+/// ever sees well-formed lines, and reports duplicate keys and the like as errors.
+enum TOMLSubset {
+    static let hint = "cluster.conf takes [section] headers, key = value lines (a string, number or boolean) and # comments"
+
+    /// "line 3, column 2: expected a key (...)", or nil when every line is in the subset.
     static func problem(in text: String) -> String? {
-        var inMultiline: [UInt8]?
-        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text  // the parser skips a byte-order mark
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let bytes = Array(line.utf8)
-            if let delimiter = inMultiline {
-                if count(delimiter, in: bytes) % 2 == 1 { inMultiline = nil }
-                continue
-            }
-            var i = 0
-            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
-            guard i < bytes.count, bytes[i] != UInt8(ascii: "#") else { continue }
-            let isHeader = bytes[i] == UInt8(ascii: "[")
-            if isHeader {
-                i += 1
-                if i < bytes.count, bytes[i] == UInt8(ascii: "[") { i += 1 }
-            }
-            if let column = badKey(bytes, from: i, header: isHeader) {
-                return "expected a key (A-Z a-z 0-9 _ - or a quoted key) at line \(index + 1), column \(column + 1)"
-            }
-            for delimiter in [Array("\"\"\"".utf8), Array("'''".utf8)] where count(delimiter, in: bytes) % 2 == 1 {
-                inMultiline = delimiter
+        var lines = Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+        if let first = lines.first, first.starts(with: [0xEF, 0xBB, 0xBF]) { lines[0] = Array(first.dropFirst(3)) }  // byte-order mark
+        for (index, line) in lines.enumerated() {
+            var scanner = LineScanner(bytes: line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line)
+            if let (column, expected) = scanner.check() {
+                return "line \(index + 1), column \(column + 1): expected \(expected); \(hint)"
             }
         }
         return nil
     }
 
-    /// The column of the first key part that starts badly, walking `a . "b" . c` up to `]` or `=`.
-    /// Outside headers, a line that does not start like a key (an array's continuation) is left
-    /// to the parser.
-    private static func badKey(_ bytes: [UInt8], from start: Int, header: Bool) -> Int? {
-        var i = start
-        var first = true
-        while true {
-            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
-            guard i < bytes.count else { return header ? i : nil }
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
-                guard let close = bytes[(i + 1)...].firstIndex(of: c) else { return nil }  // the parser reports it
-                i = close + 1
-            } else if isBare(c) {
-                while i < bytes.count, isBare(bytes[i]) { i += 1 }
-            } else {
-                return header || !first ? i : nil
-            }
-            first = false
-            while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
-            guard i < bytes.count, bytes[i] == UInt8(ascii: ".") else { return nil }
-            i += 1
-        }
-    }
-
-    private static func isBare(_ c: UInt8) -> Bool {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-    }
-
-    private static func count(_ needle: [UInt8], in bytes: [UInt8]) -> Int {
-        guard bytes.count >= needle.count else { return 0 }
-        var n = 0
+    private struct LineScanner {
+        let bytes: [UInt8]
         var i = 0
-        while i + needle.count <= bytes.count {
-            if Array(bytes[i..<(i + needle.count)]) == needle {
-                n += 1
-                i += needle.count
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        var current: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+        mutating func skipSpaces() {
+            while let c = current, c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") { i += 1 }
+        }
+
+        /// (column, what was expected) at the first problem, or nil.
+        mutating func check() -> (Int, String)? {
+            skipSpaces()
+            guard let c = current else { return nil }
+            if c == UInt8(ascii: "#") { return comment() }
+            if c == UInt8(ascii: "[") {
+                i += 1
+                if current == UInt8(ascii: "[") { return (i, "a [section] header (arrays of tables are not used)") }
+                skipSpaces()
+                if let problem = key() { return problem }
+                skipSpaces()
+                guard current == UInt8(ascii: "]") else { return (i, "] after the section name") }
+                i += 1
             } else {
+                if let problem = key() { return problem }
+                skipSpaces()
+                guard current == UInt8(ascii: "=") else { return (i, "= after the key") }
+                i += 1
+                skipSpaces()
+                if let problem = value() { return problem }
+            }
+            skipSpaces()
+            guard let end = current else { return nil }
+            return end == UInt8(ascii: "#") ? comment() : (i, "the end of the line or a # comment")
+        }
+
+        mutating func comment() -> (Int, String)? {
+            while let c = current {
+                if c < 0x20 && c != UInt8(ascii: "\t") || c == 0x7F { return (i, "no control characters in a comment") }
                 i += 1
             }
+            return nil
         }
-        return n
+
+        mutating func key() -> (Int, String)? {
+            while true {
+                guard let c = current else { return (i, "a key (A-Z a-z 0-9 _ - or a quoted key)") }
+                if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                    if let problem = string() { return problem }
+                } else if Self.isBare(c) {
+                    while let c = current, Self.isBare(c) { i += 1 }
+                } else {
+                    return (i, "a key (A-Z a-z 0-9 _ - or a quoted key)")
+                }
+                skipSpaces()
+                guard current == UInt8(ascii: ".") else { return nil }
+                i += 1
+                skipSpaces()
+            }
+        }
+
+        mutating func value() -> (Int, String)? {
+            guard let c = current else { return (i, "a value") }
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { return string() }
+            let start = i
+            while let c = current, Self.isBare(c) || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") { i += 1 }
+            let word = String(decoding: bytes[start..<i], as: UTF8.self)
+            if word == "true" || word == "false" || Self.isNumber(word) { return nil }
+            return (start, "a string in quotes, a number or true/false (arrays, inline tables and dates are not used)")
+        }
+
+        /// A one-line basic ("...", with escapes) or literal ('...') string.
+        mutating func string() -> (Int, String)? {
+            let quote = bytes[i]
+            let start = i
+            i += 1
+            if current == quote, i + 1 < bytes.count, bytes[i + 1] == quote { return (start, "a one-line string (multi-line strings are not used)") }
+            while let c = current {
+                if c == quote {
+                    i += 1
+                    return nil
+                }
+                if c < 0x20 && c != UInt8(ascii: "\t") || c == 0x7F { return (i, "no control characters in a string") }
+                if c == UInt8(ascii: "\\") && quote == UInt8(ascii: "\"") {
+                    i += 1
+                    guard let e = current else { break }
+                    switch e {
+                    case UInt8(ascii: "b"), UInt8(ascii: "t"), UInt8(ascii: "n"), UInt8(ascii: "f"), UInt8(ascii: "r"), UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                        i += 1
+                    case UInt8(ascii: "u"), UInt8(ascii: "U"):
+                        let digits = e == UInt8(ascii: "u") ? 4 : 8
+                        i += 1
+                        for _ in 0..<digits {
+                            guard let h = current, h.isHexDigit else { return (i, "a \\u escape with \(digits) hex digits") }
+                            i += 1
+                        }
+                    default:
+                        return (i, "an escape: \\b \\t \\n \\f \\r \\\" \\\\ \\uXXXX or \\UXXXXXXXX")
+                    }
+                    continue
+                }
+                i += 1
+            }
+            return (start, "a closing \(quote == UInt8(ascii: "\"") ? "\"" : "'") on the same line")
+        }
+
+        static func isBare(_ c: UInt8) -> Bool {
+            (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+        }
+
+        /// TOML integers and floats: decimal with `_` between digits, fraction and exponent;
+        /// `0x`/`0o`/`0b` integers; `inf` and `nan` with an optional sign.
+        static func isNumber(_ word: String) -> Bool {
+            var text = Substring(word)
+            if text.hasPrefix("0x") || text.hasPrefix("0o") || text.hasPrefix("0b") {
+                let digits = text.dropFirst(2)
+                let allowed: (Character) -> Bool = text.hasPrefix("0x") ? { $0.isHexDigit } : text.hasPrefix("0o") ? { ("0"..."7").contains($0) } : { $0 == "0" || $0 == "1" }
+                return groups(digits, allowed)
+            }
+            if text.first == "+" || text.first == "-" { text = text.dropFirst() }
+            if text == "inf" || text == "nan" { return true }
+            var mantissa = text
+            var exponent: Substring?
+            if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+                mantissa = text[..<e]
+                var rest = text[text.index(after: e)...]
+                if rest.first == "+" || rest.first == "-" { rest = rest.dropFirst() }
+                exponent = rest
+            }
+            let parts = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            guard groups(parts[0], { $0.isASCII && $0.isNumber }) else { return false }
+            if parts.count == 2 && !groups(parts[1], { $0.isASCII && $0.isNumber }) { return false }
+            if let exponent, !groups(exponent, { $0.isASCII && $0.isNumber }) { return false }
+            return true
+        }
+
+        /// Non-empty digits, with single `_` only between digits.
+        private static func groups(_ text: Substring, _ isDigit: (Character) -> Bool) -> Bool {
+            guard let first = text.first, let last = text.last, isDigit(first), isDigit(last) else { return false }
+            var previousUnderscore = false
+            for c in text {
+                if c == "_" {
+                    if previousUnderscore { return false }
+                    previousUnderscore = true
+                } else if isDigit(c) {
+                    previousUnderscore = false
+                } else {
+                    return false
+                }
+            }
+            return true
+        }
+    }
+}
+
+private extension UInt8 {
+    var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

@@ -77,6 +77,25 @@ public final class KafkaConsumer: @unchecked Sendable {
         batch.deallocate()
     }
 
+    /// Records fetched and waiting in the consumer queue.
+    public var queuedRecords: Int { closed ? 0 : rd_kafka_queue_length(queue) }
+
+    /// librdkafka's `queued.min.messages` in effect: fetching pauses while the queue holds this
+    /// many records (see `KafkaFetchWaker`).
+    public var queuedMinMessages: Int {
+        var value = [CChar](repeating: 0, count: 32)
+        var size = value.count
+        guard rd_kafka_conf_get(rd_kafka_conf(handle.pointer), "queued.min.messages", &value, &size) == RD_KAFKA_CONF_OK else {
+            return 100_000
+        }
+        return Int(String(cBuffer: value)) ?? 100_000
+    }
+
+    /// A waker for this consumer's fetching (see `KafkaFetchWaker`); stop it before `close()`.
+    public func makeFetchWaker(topic: String) -> KafkaFetchWaker {
+        KafkaFetchWaker(handle: handle, topic: topic)
+    }
+
     /// Replaces the whole assignment with `partitions` of `topic`; each starts at its offset
     /// (>= 0) or at `KafkaOffset.beginning` / `.end`. An empty list stops all fetching.
     /// Records already fetched for partitions no longer assigned are discarded by librdkafka.

@@ -8,6 +8,20 @@ import CRdKafka
 enum KafkaMetadata {
     /// The partition count of `topic`, or nil when the cluster does not have it.
     static func partitionCount(_ handle: KafkaHandle, topic: String, timeoutMs: Int32) throws -> Int32? {
+        try withTopic(handle, topic: topic, timeoutMs: timeoutMs) { $0.partition_cnt }
+    }
+
+    /// The leader broker of each partition of `topic`, or nil when the cluster does not have it.
+    static func leaders(_ handle: KafkaHandle, topic: String, timeoutMs: Int32) throws -> [Int32: Int32]? {
+        try withTopic(handle, topic: topic, timeoutMs: timeoutMs) { entry in
+            let partitions = UnsafeBufferPointer(start: entry.partitions, count: Int(entry.partition_cnt))
+            return Dictionary(partitions.map { ($0.id, $0.leader) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    private static func withTopic<T>(
+        _ handle: KafkaHandle, topic: String, timeoutMs: Int32, _ body: (rd_kafka_metadata_topic) -> T
+    ) throws -> T? {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let err = rd_kafka_metadata(handle.pointer, 1, nil, &metadata, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
@@ -21,6 +35,6 @@ enum KafkaMetadata {
         if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError.rdkafka(.client, entry.err, "metadata for topic \(topic) has an error", topic: topic)
         }
-        return entry.partition_cnt
+        return body(entry)
     }
 }

@@ -99,6 +99,14 @@ final class ConsumeLoop: Sendable {
         var rates: [Int32: (at: ContinuousClock.Instant, consumed: Int64, perSecond: Double)] = [:]
         var lastPublish = ContinuousClock.now
         let clock = ContinuousClock()
+        // librdkafka 2.0 pauses fetching while its queue is full and may idle up to a second
+        // after we drain it; partitions behind their log end are woken once it runs low.
+        let fetchWaker = consumer.makeFetchWaker(topic: topic)
+        let refillBelow = max(1_000, consumer.queuedMinMessages / 4)
+        defer {
+            fetchWaker.stop()
+            logger.debug("fetch wake-ups sent", metadata: ["count": "\(fetchWaker.sent)"])
+        }
 
         while shared.withLock({ $0.running }) {
             let commands = shared.withLock { state -> [Command] in
@@ -121,6 +129,11 @@ final class ConsumeLoop: Sendable {
             }, onError: { error in
                 self.handle(error, tasks: tasks)
             })
+
+            if consumer.queuedRecords < refillBelow {
+                let behind = tasks.values.filter(\.isBehind)
+                if !behind.isEmpty { fetchWaker.wake(partitions: behind.map(\.partition)) }
+            }
 
             let now = clock.now
             for task in tasks.values {

@@ -73,6 +73,12 @@ final class PartitionTask {
         logEndOffset = offset
     }
 
+    /// Records are known to wait on the broker (the log end last seen is past what was processed).
+    var isBehind: Bool {
+        guard logEndOffset >= 0, let expectedOffset else { return false }
+        return expectedOffset < logEndOffset
+    }
+
     /// Hands what the task produced since the last call to the outbox as one report.
     /// Hands what the task produced to the outbox as one report. Anomalies and lost ranges go
     /// at once (they are what operators wait for); window summaries, late events and malformed

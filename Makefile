@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN := .build/debug/vigil
 
-.PHONY: all deps test-deps build demo test bench fuzz clean
+.PHONY: all deps test-deps build demo test bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -19,10 +19,12 @@ build: deps
 demo: build
 	$(BIN) demo --config cluster.conf
 
-## Unit and integration tests (real broker, real processes, real SQLite, real HTTP/2).
+## Unit and integration tests (real broker, real processes, real SQLite, real HTTP/2), then a
+## short fuzz run of each libFuzzer target (FUZZ_SMOKE_SECONDS) when the toolchain has libFuzzer.
 test: deps test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 ## Throughput, latency and memory against this machine's own limit (release build; not part of test).
 bench: deps
@@ -51,6 +53,15 @@ fuzz: deps
 		grep -E "DONE|stat::number_of_executed_units|stat::peak_rss_mb" .build-fuzz/$$t.log | tr '\n' ' '; echo; \
 	done
 	@echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
+## Part of `make test`: the instrumented build (about 3 minutes on two cores) and 10 s per target.
+FUZZ_SMOKE_SECONDS ?= 10
+fuzz-smoke:
+	@if ./scripts/libfuzzer-available.sh; then \
+		$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS); \
+	else \
+		echo "fuzz: SKIPPED, this toolchain cannot build libFuzzer targets (see above); the corpora were replayed by the tests"; \
+	fi
 
 clean:
 	rm -rf .build .build-fuzz

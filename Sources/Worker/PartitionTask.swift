@@ -73,10 +73,11 @@ final class PartitionTask {
         logEndOffset = offset
     }
 
-    /// Records are known to wait on the broker (the log end last seen is past what was processed).
-    var isBehind: Bool {
-        guard logEndOffset >= 0, let expectedOffset else { return false }
-        return expectedOffset < logEndOffset
+    /// Records known to wait on the broker or in the consumer queue: the log end last seen minus
+    /// the next offset to process (0 when either is unknown).
+    var lag: Int64 {
+        guard logEndOffset >= 0, let expectedOffset else { return 0 }
+        return max(0, logEndOffset - expectedOffset)
     }
 
     /// Hands what the task produced since the last call to the outbox as one report.
@@ -100,18 +101,14 @@ final class PartitionTask {
         pendingLost.removeAll()
     }
 
-    /// Snapshots the whole state at this batch boundary. Call `flush` first so that the
-    /// checkpoint follows every report it covers in the outbox.
-    func checkpoint(workerID: String, now: ContinuousClock.Instant) -> CheckpointRequest? {
-        guard let next = expectedOffset else { return nil }
-        let started = ContinuousClock.now
-        let state = Data(processor.snapshot())
-        let elapsed = ContinuousClock.now - started
+    /// Freezes the state at this batch boundary for `CheckpointWriter`: a copy of the processor
+    /// (sharing storage until the next write) and the offset to resume from; nil before the first
+    /// record of a partition started at its end. Call `flush` first, so that the checkpoint follows
+    /// every report it covers in the outbox.
+    func freeze(now: ContinuousClock.Instant) -> (processor: PartitionProcessor, nextOffset: Int64)? {
         lastCheckpointAt = now
-        let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
-        return CheckpointRequest(
-            workerID: workerID, partition: partition, epoch: epoch, nextOffset: next,
-            state: state, watermarkMs: processor.stats.watermarkMs, durationMs: ms)
+        guard let next = expectedOffset else { return nil }
+        return (processor, next)
     }
 
     func progress(recordsPerSecond: Double) -> PartitionProgress {

@@ -199,8 +199,13 @@ public actor WorkerNode: Service {
             rssBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds())
         options.metrics?.heartbeat(request, outboxDepth: outbox.count, taskEvents: taskEvents)
         let sentAt = ContinuousClock.now
+        // A call never outlasts the lease: when the coordinator is cut off, the worker fences
+        // itself the moment its lease runs out, not up to a call timeout later (by then the
+        // coordinator may have declared it down and handed its partitions on).
+        let leaseLeft = .milliseconds(settings.leaseTimeoutMs) - (sentAt - lastLeaseRenewal)
+        let timeout = max(.milliseconds(100), min(interval * 2, leaseLeft))
         do {
-            let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: interval * 2)
+            let response: HeartbeatResponse = try await client.call(RPCPath.heartbeat, request, timeout: timeout)
             options.metrics?.rpc(RPCPath.heartbeat, duration: .now - sentAt, ok: true)
             switch response.status {
             case .ok:

@@ -121,8 +121,7 @@ final class CheckpointWriter: @unchecked Sendable {
         guard let frozen = job.frozen else { return nil }
         let started = ContinuousClock.now
         let state = Data(frozen.processor.snapshot())
-        let elapsed = ContinuousClock.now - started
-        let ms = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = (ContinuousClock.now - started).inSeconds * 1_000
         logger.debug("checkpoint taken", metadata: [
             "partition": "\(job.partition)", "epoch": "\(job.epoch)", "next_offset": "\(frozen.nextOffset)",
             "bytes": "\(state.count)", "duration.ms": "\(String(format: "%.3f", ms))",

@@ -136,9 +136,9 @@ final class ConsumeLoop: Sendable {
             // low, and waking there cost latency (p99 14 -> 780 ms in `make bench`).
             let queued = consumer.queuedRecords
             if queued < refillBelow {
-                let behind = tasks.values.filter { $0.lag > 0 }
-                if behind.reduce(0, { $0 + $1.lag }) - Int64(queued) > Int64(refillBelow) {
-                    fetchWaker.wake(partitions: behind.map(\.partition))
+                let lag = tasks.values.reduce(Int64(0)) { $0 + $1.lag }
+                if lag - Int64(queued) > Int64(refillBelow) {
+                    fetchWaker.wake(partitions: tasks.values.lazy.filter { $0.lag > 0 }.map(\.partition))
                 }
             }
 
@@ -160,8 +160,7 @@ final class ConsumeLoop: Sendable {
                     if let previous = rates[task.partition] {
                         let elapsed = now - previous.at
                         if elapsed >= .seconds(1) {
-                            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                            rates[task.partition] = (now, consumed, Double(consumed - previous.consumed) / seconds)
+                            rates[task.partition] = (now, consumed, Double(consumed - previous.consumed) / elapsed.inSeconds)
                         }
                     } else {
                         rates[task.partition] = (now, consumed, 0)

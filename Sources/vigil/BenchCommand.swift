@@ -188,7 +188,7 @@ enum BenchSteps {
     static let workerProperties = Mutex<[String: String]>([:])
 
     static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        d.inSeconds
     }
 
     static func produce(_ data: TradeBuffer, topic: String, partitioner: Partitioner, brokers: String, logger: Logger) throws -> Double {

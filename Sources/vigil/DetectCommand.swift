@@ -62,7 +62,7 @@ struct DetectCommand: AsyncParsableCommand {
         }
 
         let totals = report.totals
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let rate = seconds > 0 ? Double(report.records) / seconds : 0
         printError(
             "records=\(report.records) windowed=\(totals.windowed) late=\(totals.late) malformed=\(totals.malformed) "

@@ -54,7 +54,7 @@ struct ProducerOptions: ParsableArguments {
         let report = try await ingestor.run(&source, into: KafkaSink(producer: producer, topic: topic)) { label in
             labels?.write(Data((label.jsonLine + "\n").utf8))
         }
-        let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
+        let seconds = report.elapsed.inSeconds
         print("produced \(report.produced) records to \(topic) (delivered \(report.delivered), failed \(report.failed), malformed lines skipped \(report.malformed)) in \(String(format: "%.1f", seconds)) s")
         for sample in report.malformedSamples.prefix(10) {
             printError("skipped line \(sample.lineNumber): \(sample.reason): \(sample.excerpt)")
@@ -261,6 +261,5 @@ private struct BinanceIngestService: Service {
 
 /// "1.3 s".
 private func seconds(_ duration: Duration) -> String {
-    let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    return String(format: "%.1f s", value)
+    String(format: "%.1f s", duration.inSeconds)
 }

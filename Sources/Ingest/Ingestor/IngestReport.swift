@@ -33,7 +33,7 @@ public struct IngestReport: Sendable, Equatable {
 
     /// Records produced per second of wall time (0 for an instant run).
     public var recordsPerSecond: Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.inSeconds
         return seconds > 0 ? Double(produced) / seconds : 0
     }
 }

@@ -90,7 +90,7 @@ extension WorkerNode {
     private func drained(within timeout: Duration) async -> Bool {
         let until = ContinuousClock.now + timeout
         while true {
-            let idle = started.isEmpty && (loop?.running.isEmpty ?? true) && outbox.count == 0 && !delivering
+            let idle = started.isEmpty && (loop?.running.isEmpty ?? true) && outbox.isIdle
             if idle { return true }
             if ContinuousClock.now >= until { return false }
             try? await Task.sleep(for: .milliseconds(50))

@@ -68,8 +68,6 @@ public actor WorkerNode: Service {
     /// Set when the lease ran out: every task was stopped without writing; cleared by the next
     /// accepted heartbeat or registration.
     var fenced = false
-    /// True while the sender is delivering an item it took from the outbox.
-    var delivering = false
     /// Set on graceful shutdown: the leave (and the last deliveries) end by then.
     var exitDeadline: ContinuousClock.Instant?
 
@@ -302,11 +300,15 @@ public actor WorkerNode: Service {
 
     // MARK: - Sending results
 
+    /// Delivers the outbox: partitions in parallel, each partition's items in order (see `Outbox`).
     private func sendLoop() async {
-        while let item = await outbox.next() {
-            delivering = true
-            await deliver(item)
-            delivering = false
+        await withDiscardingTaskGroup { group in
+            while let item = await outbox.next() {
+                group.addTask {
+                    await self.deliver(item)
+                    self.outbox.done(item.partition)
+                }
+            }
         }
     }
 
@@ -355,7 +357,7 @@ public actor WorkerNode: Service {
                     return
                 }
                 let delay = backoff.next()
-                logger.warning("cannot deliver to coordinator: \(error); retrying in \(delay)")
+                logger.warning("cannot deliver to coordinator: \(error); retrying in \(delay)", metadata: ["partition": "\(item.partition)", "epoch": "\(item.epoch)"])
                 try? await Task.sleep(for: delay)
             }
         }

@@ -28,7 +28,10 @@ final class CheckpointWriterTests: XCTestCase {
     private func drain(_ outbox: Outbox) async -> [OutboxItem] {
         outbox.close()
         var items: [OutboxItem] = []
-        while let item = await outbox.next() { items.append(item) }
+        while let item = await outbox.next() {
+            items.append(item)
+            outbox.done(item.partition)
+        }
         return items
     }
 

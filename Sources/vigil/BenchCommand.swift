@@ -214,7 +214,13 @@ enum BenchSteps {
     }
 
     static func rawConsume(topic: String, partitions: Int32, expected: Int, brokers: String, logger: Logger) throws -> Double {
-        let consumer = try KafkaConsumer(brokers: brokers, properties: ["group.id": "vigil-bench-raw"], logger: logger)
+        // A prefetch queue that holds the whole topic: librdkafka 2.0 pauses fetching while its
+        // queue is full and may then idle up to a second (librdkafka#2879), which made this
+        // figure jump between 2.0 and 4.3 M msgs/s from run to run.
+        let consumer = try KafkaConsumer(
+            brokers: brokers,
+            properties: ["group.id": "vigil-bench-raw", "queued.min.messages": "10000000", "queued.max.messages.kbytes": "2097151"],
+            logger: logger)
         defer { consumer.close() }
         for p in 0..<partitions {
             let marks = try consumer.queryWatermarks(topic: topic, partition: p, timeoutMs: 5_000)

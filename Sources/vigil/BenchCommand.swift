@@ -22,6 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Trades in the throughput topic.") var trades: Int = 2_000_000
     @Option(name: .long, help: "Trades per second for the latency run.") var latencyRate: Double = 50_000
     @Option(name: .long, help: "Length of the latency run.") var latencyDuration: String = "60s"
+    @Option(name: .long, help: "Passes of the limit and of the worker run; each reports its fastest (noise on a shared machine only slows).")
+    var passes: Int = 3
     @Option(name: .long, help: "Trades spread over 2,000 symbols for the memory and checkpoint runs.") var wideTrades: Int = 600_000
     @Option(name: .long, help: "A librdkafka property for the workers' consumers, KEY=VALUE (repeatable), to try settings.")
     var workerKafka: [String] = []
@@ -57,8 +59,15 @@ struct BenchCommand: AsyncParsableCommand {
         let produceRate = try BenchSteps.produce(data, topic: "bench", partitioner: .roundRobin(12), brokers: broker.bootstrap, logger: logger)
         report.line("produce_msgs_per_s", produceRate, "msgs/s", decimals: 0)
 
-        // 3. The machine's limit: raw batch consume, no processing.
-        let limit = try BenchSteps.rawConsume(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, logger: logger)
+        // 3. The machine's limit: raw batch consume, no processing. This figure and the worker's
+        // are each the fastest of `passes`: on a shared 2-core VM a neighbour's burst slowed
+        // either one by up to half (the worker's CPU per trade rose with it), never sped it up.
+        var limits: [Double] = []
+        for _ in 0..<max(1, passes) {
+            limits.append(try BenchSteps.rawConsume(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, logger: logger))
+        }
+        print("# limit passes: \(limits.map { String(format: "%.0f", $0) }.joined(separator: " ")) msgs/s")
+        let limit = limits.max()!
         report.line("limit_consume_msgs_per_s", limit, "msgs/s", decimals: 0)
 
         // 4. Offline detection, one thread.
@@ -66,12 +75,19 @@ struct BenchCommand: AsyncParsableCommand {
         report.line("detect_offline_trades_per_s", offline.rate, "trades/s", decimals: 0)
         report.line("detect_offline_cpu_ns_per_trade", offline.cpuNsPerTrade, "ns", decimals: 0)
 
-        // 5. One worker process over the pre-loaded topic, first record to last.
-        let worker = try await BenchSteps.workerRun(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, directory: directory, logger: logger)
+        // 5. One worker process over the pre-loaded topic, first record to last; a fresh worker
+        // and coordinator database each pass. Memory is the largest of the passes.
+        var workers: [BenchSteps.WorkerFigures] = []
+        for pass in 0..<max(1, passes) {
+            workers.append(try await BenchSteps.workerRun(
+                topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, directory: directory, pass: pass, logger: logger))
+        }
+        print("# worker passes: \(workers.map { String(format: "%.0f", $0.rate) }.joined(separator: " ")) trades/s")
+        let worker = workers.max { $0.rate < $1.rate }!
         report.line("worker_trades_per_s", worker.rate, "trades/s", decimals: 0)
         report.line("worker_vs_limit", worker.rate / limit, "ratio", decimals: 2)
         report.line("worker_cpu_ns_per_trade", worker.cpuNsPerTrade, "ns", decimals: 0)
-        report.line("worker_rss_mb_5_symbols", worker.rssMB, "MB", decimals: 1)
+        report.line("worker_rss_mb_5_symbols", workers.map(\.rssMB).max()!, "MB", decimals: 1)
         }
 
         // 6. Latency at a steady rate: trade that closes a window produced → anomaly committed.
@@ -261,10 +277,10 @@ enum BenchSteps {
     }
 
     /// A coordinator in this process and one worker process over `topic`.
-    static func workerRun(topic: String, partitions: Int32, expected: Int, brokers: String, directory: URL, logger: Logger) async throws -> WorkerFigures {
+    static func workerRun(topic: String, partitions: Int32, expected: Int, brokers: String, directory: URL, pass: Int = 0, logger: Logger) async throws -> WorkerFigures {
         var cluster = ClusterConfig()
         cluster.listen = "127.0.0.1:0"
-        cluster.databasePath = directory.appendingPathComponent("\(topic).sqlite").path
+        cluster.databasePath = directory.appendingPathComponent("\(topic)-\(pass).sqlite").path
         cluster.kafka = KafkaSettings(brokers: brokers, topic: topic, partitions: partitions, properties: workerProperties.withLock { $0 })
         cluster.checkpointIntervalMs = 10_000
         // Frequent heartbeats: progress reaches the coordinator every 100 ms, so the first and
@@ -273,7 +289,7 @@ enum BenchSteps {
         cluster.leaseTimeoutMs = 3_000
         let coordinator = try await RunningCoordinator.start(cluster, logger: logger)
         defer { Task { await coordinator.stop() } }
-        let worker = try ChildWorker(coordinator: coordinator.address, id: "bench-\(topic)", log: directory.appendingPathComponent("worker-\(topic).log").path)
+        let worker = try ChildWorker(coordinator: coordinator.address, id: "bench-\(topic)", log: directory.appendingPathComponent("worker-\(topic)-\(pass).log").path)
         defer { worker.stop() }
 
         var firstAt: ContinuousClock.Instant?

@@ -33,9 +33,7 @@ public final class KafkaFetchWaker: @unchecked Sendable {
         self.handle = handle
         self.topic = topic
         self.minimumInterval = minimumInterval
-        let thread = Thread { [self] in run() }
-        thread.name = "vigil-fetch-waker"
-        thread.start()
+        Thread.start(named: "vigil-fetchwake") { [self] in run() }
     }
 
     /// Asks the leaders of `partitions` to look at fetching again. Never blocks.

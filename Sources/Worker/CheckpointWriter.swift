@@ -1,6 +1,7 @@
 import DequeModule
 import Detection
 import Foundation
+import Kafka
 import Logging
 import Protocol
 
@@ -44,9 +45,7 @@ final class CheckpointWriter: @unchecked Sendable {
     init(outbox: Outbox, logger: Logger) {
         self.outbox = outbox
         self.logger = logger
-        let thread = Thread { [self] in run() }
-        thread.name = "vigil-checkpoint"
-        thread.start()
+        Thread.start(named: "vigil-checkpt") { [self] in run() }
     }
 
     func submit(_ job: Job) {

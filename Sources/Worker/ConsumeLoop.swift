@@ -78,9 +78,7 @@ final class ConsumeLoop: Sendable {
     var running: [Assignment] { shared.withLock { $0.progress.map { Assignment(partition: $0.partition, epoch: $0.epoch) } } }
 
     func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "vigil-consume"
-        thread.start()
+        Thread.start(named: "vigil-consume") { [self] in self.loop() }
     }
 
     /// Asks the thread to finish its batch and stop; returns once it has.

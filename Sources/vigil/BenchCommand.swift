@@ -22,7 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Trades in the throughput topic.") var trades: Int = 2_000_000
     @Option(name: .long, help: "Trades per second for the latency run.") var latencyRate: Double = 50_000
     @Option(name: .long, help: "Length of the latency run.") var latencyDuration: String = "60s"
-    @Option(name: .long, help: "Passes of the limit and of the worker run; each reports its fastest (noise on a shared machine only slows).")
+    @Option(name: .long, help: "Passes of the limit and of the worker run; each reports its fastest.")
     var passes: Int = 3
     @Option(name: .long, help: "Trades spread over 2,000 symbols for the memory and checkpoint runs.") var wideTrades: Int = 600_000
     @Option(name: .long, help: "A librdkafka property for the workers' consumers, KEY=VALUE (repeatable), to try settings.")
@@ -60,8 +60,9 @@ struct BenchCommand: AsyncParsableCommand {
         report.line("produce_msgs_per_s", produceRate, "msgs/s", decimals: 0)
 
         // 3. The machine's limit: raw batch consume, no processing. This figure and the worker's
-        // are each the fastest of `passes`: on a shared 2-core VM a neighbour's burst slowed
-        // either one by up to half (the worker's CPU per trade rose with it), never sped it up.
+        // are each the fastest of `passes`: on this 2-core VM passes of either fell, from one to
+        // the next, into a group up to half as fast (the worker's CPU per trade rising with it),
+        // so one pass put worker_vs_limit anywhere from 0.42 to 1.21.
         var limits: [Double] = []
         for _ in 0..<max(1, passes) {
             limits.append(try BenchSteps.rawConsume(topic: "bench", partitions: 12, expected: data.count, brokers: broker.bootstrap, logger: logger))

@@ -80,7 +80,6 @@ final class PartitionTask {
         return max(0, logEndOffset - expectedOffset)
     }
 
-    /// Hands what the task produced since the last call to the outbox as one report.
     /// Hands what the task produced to the outbox as one report. Anomalies and lost ranges go
     /// at once (they are what operators wait for); window summaries, late events and malformed
     /// records alone wait up to `summaryInterval` to ride in fewer, larger reports, unless

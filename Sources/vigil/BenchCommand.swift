@@ -204,10 +204,6 @@ enum BenchSteps {
     /// `--worker-kafka` properties, passed to the workers through the coordinator's settings.
     static let workerProperties = Mutex<[String: String]>([:])
 
-    static func seconds(_ d: Duration) -> Double {
-        d.inSeconds
-    }
-
     static func produce(_ data: TradeBuffer, topic: String, partitioner: Partitioner, brokers: String, logger: Logger) throws -> Double {
         let producer = try KafkaProducer(brokers: brokers, properties: [
             "compression.type": "zstd", "linger.ms": "50", "batch.num.messages": "10000", "batch.size": "4000000",
@@ -227,7 +223,7 @@ enum BenchSteps {
         }
         let counts = try producer.flush(timeoutMs: 120_000)
         guard counts.failed == 0 else { throw CLIError("bench: \(counts.failed) records failed to produce: \(counts.firstError ?? "?")") }
-        return Double(data.count) / seconds(ContinuousClock.now - started)
+        return Double(data.count) / (ContinuousClock.now - started).inSeconds
     }
 
     static func rawConsume(topic: String, partitions: Int32, expected: Int, brokers: String, logger: Logger) throws -> Double {
@@ -258,7 +254,7 @@ enum BenchSteps {
             }, onError: { _ in })
         }
         guard seen >= expected, let started else { throw CLIError("bench: consumed \(seen) of \(expected) records") }
-        return Double(seen) / seconds(ContinuousClock.now - started)
+        return Double(seen) / (ContinuousClock.now - started).inSeconds
     }
 
     static func offlineDetect(_ data: TradeBuffer) -> (rate: Double, cpuNsPerTrade: Double) {
@@ -267,7 +263,7 @@ enum BenchSteps {
         let started = ContinuousClock.now
         data.bytes.withUnsafeBytes { runner.feed($0) }
         _ = runner.finish()
-        let elapsed = seconds(ContinuousClock.now - started)
+        let elapsed = (ContinuousClock.now - started).inSeconds
         return (Double(data.count) / elapsed, (cpuSeconds() - cpu0) * 1e9 / Double(data.count))
     }
 
@@ -303,7 +299,7 @@ enum BenchSteps {
                 cpuAtFirst = worker.cpuSeconds
             }
             if consumed >= expected, let firstAt {
-                let elapsed = seconds(ContinuousClock.now - firstAt)
+                let elapsed = (ContinuousClock.now - firstAt).inSeconds
                 let cpu = worker.cpuSeconds - cpuAtFirst
                 return WorkerFigures(rate: Double(expected) / elapsed, cpuNsPerTrade: cpu * 1e9 / Double(expected), rssMB: worker.peakRSSMB)
             }
@@ -365,7 +361,7 @@ enum BenchSteps {
         try await Task.sleep(for: .seconds(1))
 
         let startMs = wallClockMs() + 200
-        let durationMs = Int64(seconds(duration) * 1_000)
+        let durationMs = Int64(duration.inSeconds * 1_000)
         var config = SimulatorConfig()
         config.seed = 21
         config.tradesPerSecond = rate
@@ -425,7 +421,7 @@ enum BenchSteps {
             produced += 1
         }
         _ = try producer.flush(timeoutMs: 10_000)
-        let achieved = Double(produced) / seconds(ContinuousClock.now - started)
+        let achieved = Double(produced) / (ContinuousClock.now - started).inSeconds
         try await Task.sleep(for: .seconds(3))
         collector.cancel()
         let latencies = await collector.value
@@ -477,13 +473,13 @@ enum BenchSteps {
                     frozen = (processor, i + 20_000)  // the freeze, as `PartitionTask.freeze`
                 }
                 processor.process(offset: Int64(i), payload: UnsafeRawBufferPointer(rebasing: all[data.lines[i]]), into: &output)
-                tradeMs[i] = seconds(ContinuousClock.now - started) * 1_000
+                tradeMs[i] = (ContinuousClock.now - started).inSeconds * 1_000
                 if let (copy, until) = frozen {
                     shadowed.append(i)
                     if i == until || i == data.count - 1 {
                         let encoding = ContinuousClock.now
                         bytes = copy.snapshot().count
-                        snapshotMs.append(seconds(ContinuousClock.now - encoding) * 1_000)
+                        snapshotMs.append((ContinuousClock.now - encoding).inSeconds * 1_000)
                         frozen = nil
                     }
                 }

@@ -425,11 +425,14 @@ enum BenchSteps {
         try await Task.sleep(for: .seconds(3))
         collector.cancel()
         let latencies = await collector.value
+        guard !latencies.isEmpty else {
+            throw CLIError("bench: the latency run stored no anomaly in \(durationMs / 1_000) s; the market injects its first after \(config.anomalies.warmupMs / 1_000) s of warm-up, so give --latency-duration 30s or more")
+        }
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for ms in latencies { _ = histogram.record(UInt64(max(0, ms * 1_000))) }
-        let p50 = latencies.isEmpty ? .nan : Double(histogram.valueAtPercentile(50)) / 1_000
-        let p99 = latencies.isEmpty ? .nan : Double(histogram.valueAtPercentile(99)) / 1_000
-        return LatencyFigures(samples: latencies.count, p50: p50, p99: p99, max: latencies.max() ?? .nan, achievedRate: achieved)
+        let p50 = Double(histogram.valueAtPercentile(50)) / 1_000
+        let p99 = Double(histogram.valueAtPercentile(99)) / 1_000
+        return LatencyFigures(samples: latencies.count, p50: p50, p99: p99, max: latencies.max()!, achievedRate: achieved)
     }
 
     /// Snapshot cost of a processor holding 2,000 symbols (the encoding, done on the worker's
